@@ -1,0 +1,7 @@
+"""Allow `python -m compiler`."""
+
+import sys
+
+from compiler.cli import main
+
+sys.exit(main())

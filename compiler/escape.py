@@ -1,0 +1,20 @@
+"""Making user text safe for each place it ends up: a terminal, a shell script, Markdown."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text that cannot drive a terminal: control characters shown as \\xNN (newlines and tabs kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+def shell_quote(text: str | int | None) -> str:
+    """A bash word that stands for exactly `text` (single-quoted unless plainly safe)."""
+    if text is None:
+        return "''"
+    return shlex.quote(str(text))

@@ -1,0 +1,168 @@
+"""The plan: the definition's resources as numbered steps in a stable order, in waves.
+
+The plan is the one value every renderer reads. Its order is the stable topological
+order: repeatedly take the earliest-declared resource whose `requires` and `after` are
+all placed. A step's wave is 1 + the highest wave of what it waits for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from compiler import __version__
+from compiler.graph import stable_order
+from compiler.model import Definition, Host, PlanInfo, Resource, Site
+
+#: Bump when the fingerprint's canonical form changes (a new field that changes what is done).
+FINGERPRINT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A resource at its place in the plan."""
+
+    number: int
+    wave: int
+    resource: Resource
+    site: Site
+    host: Host | None
+    requires: tuple[int, ...]
+    after: tuple[int, ...]
+
+    @property
+    def id(self) -> str:
+        return self.resource.id
+
+    @property
+    def waits_for(self) -> tuple[int, ...]:
+        """Numbers of every step this one waits for (requires and after), ascending."""
+        return tuple(sorted(set(self.requires) | set(self.after)))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A complete, immutable plan: numbered steps, waves, critical path, fingerprint."""
+
+    source: str
+    info: PlanInfo
+    sites: tuple[Site, ...]
+    steps: tuple[Step, ...]
+    fingerprint: str
+    critical_path: tuple[int, ...]
+    critical_path_seconds: int
+    compiler_version: str = __version__
+
+    @property
+    def waves(self) -> tuple[tuple[Step, ...], ...]:
+        """Steps grouped by wave, each group in plan order."""
+        groups: dict[int, list[Step]] = {}
+        for step in self.steps:
+            groups.setdefault(step.wave, []).append(step)
+        return tuple(tuple(groups[w]) for w in sorted(groups))
+
+    def step(self, key: str | int) -> Step:
+        """A step by number or id."""
+        if isinstance(key, int):
+            return self.steps[key - 1]
+        return next(s for s in self.steps if s.id == key)
+
+
+def make_plan(definition: Definition) -> Plan:
+    """Order, number and fingerprint a validated (cycle-free) definition."""
+    resources = definition.resources
+    index = {r.id: i for i, r in enumerate(resources)}
+    deps = [sorted({index[d] for d in (*r.requires, *r.after)}) for r in resources]
+    order = stable_order(deps)
+    number = {node: n for n, node in enumerate(order, start=1)}
+
+    sites = {s.name: s for s in definition.sites}
+    hosts = {(h.site, h.name): h for s in definition.sites for h in s.hosts}
+    waves: dict[int, int] = {}
+    steps = []
+    for node in order:
+        resource = resources[node]
+        wave = 1 + max((waves[d] for d in deps[node]), default=0)
+        waves[node] = wave
+        steps.append(Step(
+            number=number[node],
+            wave=wave,
+            resource=resource,
+            site=sites[resource.site],
+            host=hosts[(resource.site, resource.host)] if resource.host else None,
+            requires=tuple(sorted(number[index[d]] for d in resource.requires)),
+            after=tuple(sorted(number[index[d]] for d in resource.after)),
+        ))
+    path, seconds = _critical_path(steps)
+    return Plan(
+        source=definition.source,
+        info=definition.info,
+        sites=definition.sites,
+        steps=tuple(steps),
+        fingerprint=fingerprint(definition.info.name, steps),
+        critical_path=path,
+        critical_path_seconds=seconds,
+    )
+
+
+def _critical_path(steps: list[Step]) -> tuple[tuple[int, ...], int]:
+    """The longest chain of estimates along dependencies (steps without one count 0)."""
+    finish: dict[int, int] = {}
+    previous: dict[int, int | None] = {}
+    for step in steps:  # plan order: everything waited for is already computed
+        before = max(step.waits_for, key=lambda n: (finish[n], -n), default=None)
+        start = finish[before] if before is not None else 0
+        finish[step.number] = start + (step.resource.estimate or 0)
+        previous[step.number] = before
+    if not finish:
+        return (), 0
+    end: int | None = max(finish, key=lambda n: (finish[n], -n))
+    total = finish[end] if end is not None else 0
+    chain = []
+    while end is not None:
+        chain.append(end)
+        end = previous[end]
+    return tuple(reversed(chain)), total
+
+
+def canonical(name: str, steps: list[Step] | tuple[Step, ...]) -> dict[str, Any]:
+    """What the fingerprint covers: everything that changes what is done, and nothing else.
+
+    Covered: the plan name; the steps in order with their ids, sites, hosts (name,
+    address, user, port), commands (run, verify), time limits (timeout, verify_timeout),
+    manual instructions, and what each step requires and comes after. Not covered:
+    titles, descriptions, rollback texts, owners, estimates, contacts and other prose,
+    so that fixing a typo in a title neither changes the fingerprint nor voids a journal.
+    """
+    return {
+        "format": FINGERPRINT_FORMAT,
+        "plan": name,
+        "steps": [
+            {
+                "id": s.id,
+                "site": s.site.name,
+                "host": None if s.host is None else {
+                    "name": s.host.name,
+                    "address": s.host.address,
+                    "user": s.host.user,
+                    "port": s.host.port,
+                },
+                "run": s.resource.run,
+                "verify": s.resource.verify,
+                "verify_timeout": s.resource.verify_timeout,
+                "timeout": s.resource.timeout,
+                "instructions": s.resource.instructions if s.resource.manual else None,
+                "requires": list(s.resource.requires),
+                "after": list(s.resource.after),
+            }
+            for s in steps
+        ],
+    }
+
+
+def fingerprint(name: str, steps: list[Step] | tuple[Step, ...]) -> str:
+    """sha256 of the canonical JSON of the plan (see `canonical`)."""
+    text = json.dumps(canonical(name, steps), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,157 @@
+"""Semantic checks the schema cannot express: unique ids, references, cycles.
+
+They run on the raw data even when the schema found problems (so that a person sees every
+error at once), and therefore never assume a value has the right shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.errors import Diagnostic
+from compiler.graph import find_cycles
+from compiler.load import Document
+from compiler.suggest import did_you_mean, shown
+
+_DEPENDENCY_KEYS = ("requires", "after")
+
+
+def check_semantics(doc: Document) -> list[Diagnostic]:
+    """Every semantic problem of `doc`, located."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    sites = data.get("sites") if isinstance(data.get("sites"), dict) else {}
+    raw_resources = data.get("resources") if isinstance(data.get("resources"), list) else []
+    resources = [(i, r) for i, r in enumerate(raw_resources) if isinstance(r, dict)]
+
+    problems: list[Diagnostic] = []
+    ids: dict[str, int] = {}
+    for i, resource in resources:
+        rid = resource.get("id")
+        if not isinstance(rid, str):
+            continue
+        if rid in ids:
+            first = doc.locate(("resources", ids[rid], "id"))
+            problems.append(Diagnostic(
+                doc.locate(("resources", i, "id")),
+                f"duplicate resource id {shown(rid)} (first used on line {first.line}); "
+                "ids must be unique: rename one",
+            ))
+        else:
+            ids[rid] = i
+
+    for i, resource in resources:
+        problems.extend(_check_placement(doc, i, resource, sites))
+        problems.extend(_check_references(doc, i, resource, ids))
+    problems.extend(_check_cycles(doc, resources, ids))
+    return problems
+
+
+def _check_placement(doc: Document, i: int, resource: dict[str, Any], sites: dict[str, Any]) -> list[Diagnostic]:
+    site = resource.get("site")
+    host = resource.get("host")
+    owner = _owner(resource, i)
+    if not isinstance(site, str):
+        return []
+    if site not in sites:
+        known = ", ".join(sorted(sites)) or "none"
+        return [Diagnostic(
+            doc.locate(("resources", i, "site")),
+            f"{owner}: unknown site {shown(site)}{did_you_mean(site, sites)} (sites: {known})",
+        )]
+    if not isinstance(host, str):
+        return []
+    site_hosts = _hosts(sites.get(site))
+    if host in site_hosts:
+        return []
+    elsewhere = sorted(name for name, other in sites.items() if host in _hosts(other))
+    where = doc.locate(("resources", i, "host"))
+    if elsewhere:
+        return [Diagnostic(
+            where,
+            f"{owner}: host {shown(host)} belongs to site {shown(elsewhere[0])}, not to site "
+            f"{shown(site)}; change 'site' to {shown(elsewhere[0])} or pick a host of {shown(site)}",
+        )]
+    if not site_hosts:
+        return [Diagnostic(
+            where,
+            f"{owner}: site {shown(site)} has no hosts; declare {shown(host)} under "
+            f"sites.{site}.hosts, or leave 'host' out to run the step where the script runs",
+        )]
+    known = ", ".join(sorted(site_hosts))
+    return [Diagnostic(
+        where,
+        f"{owner}: unknown host {shown(host)} in site {shown(site)}"
+        f"{did_you_mean(host, site_hosts)} (hosts of {shown(site)}: {known})",
+    )]
+
+
+def _check_references(doc: Document, i: int, resource: dict[str, Any], ids: dict[str, int]) -> list[Diagnostic]:
+    problems = []
+    owner = _owner(resource, i)
+    for key in _DEPENDENCY_KEYS:
+        targets = resource.get(key)
+        if not isinstance(targets, list):
+            continue
+        for j, target in enumerate(targets):
+            if isinstance(target, str) and target not in ids:
+                problems.append(Diagnostic(
+                    doc.locate(("resources", i, key, j)),
+                    f"{owner}: '{key}' names unknown resource {shown(target)}"
+                    f"{did_you_mean(target, ids)}",
+                ))
+    return problems
+
+
+def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], ids: dict[str, int]) -> list[Diagnostic]:
+    """Report one cycle per tangle, as `a -> b -> a`, with the place of every edge."""
+    indices = list(ids.values())
+    position = {index: n for n, index in enumerate(indices)}
+    names = list(ids)
+    by_index = dict(resources)
+    deps: list[list[int]] = [[] for _ in names]
+    edge_key: dict[tuple[int, int], tuple[str, int]] = {}
+    for rid, index in ids.items():
+        resource = by_index[index]
+        node = position[index]
+        for key in _DEPENDENCY_KEYS:
+            targets = resource.get(key)
+            if not isinstance(targets, list):
+                continue
+            for j, target in enumerate(targets):
+                if isinstance(target, str) and target in ids:
+                    other = position[ids[target]]
+                    if other not in deps[node]:
+                        deps[node].append(other)
+                        edge_key[(node, other)] = (key, j)
+    problems = []
+    for cycle in find_cycles(deps):
+        notes = []
+        for a, b in zip(cycle, cycle[1:]):
+            key, j = edge_key[(a, b)]
+            verb = "requires" if key == "requires" else "comes after"
+            notes.append(Diagnostic(
+                doc.locate(("resources", indices[a], key, j)),
+                f"{shown(names[a])} {verb} {shown(names[b])}",
+            ))
+        chain = " -> ".join(names[n] for n in cycle)
+        advice = (
+            "a step cannot wait for itself: remove it from its own list"
+            if len(cycle) == 2
+            else "remove one of these dependencies"
+        )
+        problems.append(Diagnostic(
+            notes[0].location,
+            f"dependency cycle: {chain}; {advice}",
+            notes=tuple(notes),
+        ))
+    return problems
+
+
+def _hosts(site: Any) -> dict[str, Any]:
+    hosts = site.get("hosts") if isinstance(site, dict) else None
+    return hosts if isinstance(hosts, dict) else {}
+
+
+def _owner(resource: dict[str, Any], i: int) -> str:
+    rid = resource.get("id")
+    return f"resource {shown(rid)}" if isinstance(rid, str) else f"resource #{i + 1}"

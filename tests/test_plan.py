@@ -1,0 +1,90 @@
+"""compiler/plan.py: the stable order, waves, critical path and fingerprint."""
+
+from __future__ import annotations
+
+from tests.conftest import plan_of
+
+
+def resources(*specs: str) -> str:
+    """A definition whose resources are given as YAML flow mappings, one per spec."""
+    body = "\n".join(f"  - {{{spec}, title: T, site: a, run: 'true'}}" for spec in specs)
+    return f"version: 1\nplan: {{name: p, title: P}}\nsites: {{a: {{role: primary}}}}\nresources:\n{body}\n"
+
+
+def test_declaration_order_is_kept_when_nothing_constrains_it(tmp_path):
+    plan = plan_of(resources("id: c", "id: a", "id: b"), tmp_path)
+    assert [s.id for s in plan.steps] == ["c", "a", "b"]
+    assert [s.wave for s in plan.steps] == [1, 1, 1]
+
+
+def test_earliest_declared_ready_step_goes_first(tmp_path):
+    # x waits for z; y is free. Order: y (earliest ready), z, x.
+    plan = plan_of(resources("id: x, requires: [z]", "id: y", "id: z"), tmp_path)
+    assert [s.id for s in plan.steps] == ["y", "z", "x"]
+    assert [s.number for s in plan.steps] == [1, 2, 3]
+    assert {s.id: s.wave for s in plan.steps} == {"y": 1, "z": 1, "x": 2}
+
+
+def test_after_orders_like_requires(tmp_path):
+    plan = plan_of(resources("id: late, after: [early]", "id: early"), tmp_path)
+    assert [s.id for s in plan.steps] == ["early", "late"]
+    late = plan.steps[1]
+    assert late.after == (1,) and late.requires == ()
+    assert late.wave == 2
+
+
+def test_wave_is_one_more_than_the_highest_wave_waited_for(tmp_path):
+    plan = plan_of(
+        resources("id: a", "id: b, requires: [a]", "id: c, requires: [b]", "id: d, requires: [a, c]", "id: e"),
+        tmp_path,
+    )
+    assert {s.id: s.wave for s in plan.steps} == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 1}
+    assert [[s.id for s in wave] for wave in plan.waves] == [["a", "e"], ["b"], ["c"], ["d"]]
+
+
+def test_requires_and_after_are_step_numbers_in_the_plan(tmp_path):
+    plan = plan_of(resources("id: b, requires: [a], after: [c]", "id: a", "id: c"), tmp_path)
+    b = plan.step("b")
+    assert (b.number, b.requires, b.after) == (3, (1,), (2,))
+
+
+def test_critical_path_follows_the_longest_estimates(tmp_path):
+    text = resources(
+        "id: a, estimate: 10m",
+        "id: b, estimate: 1h, requires: [a]",
+        "id: c, estimate: 5m, requires: [a]",
+        "id: d, estimate: 1m, after: [b, c]",
+    )
+    plan = plan_of(text, tmp_path)
+    assert plan.critical_path == (1, 2, 4)
+    assert plan.critical_path_seconds == 10 * 60 + 3600 + 60
+
+
+def test_fingerprint_ignores_prose_but_not_commands(tmp_path):
+    base = plan_of(resources("id: a"), tmp_path)
+    retitled = plan_of(resources("id: a").replace("title: T", "title: Another title"), tmp_path)
+    changed = plan_of(resources("id: a").replace("run: 'true'", "run: 'false'"), tmp_path)
+    assert base.fingerprint == retitled.fingerprint
+    assert base.fingerprint != changed.fingerprint
+    assert len(base.fingerprint) == 64
+
+
+def test_fingerprint_changes_with_the_order(tmp_path):
+    one = plan_of(resources("id: a", "id: b"), tmp_path)
+    two = plan_of(resources("id: b", "id: a"), tmp_path)
+    assert one.fingerprint != two.fingerprint
+
+
+def test_the_example_has_cross_site_dependencies():
+    from compiler.pipeline import compile_file
+    from tests.conftest import EXAMPLES
+
+    for example in EXAMPLES:
+        plan = compile_file(str(example))
+        cross = [
+            (s.id, plan.steps[n - 1].id)
+            for s in plan.steps
+            for n in s.waits_for
+            if plan.steps[n - 1].site.name != s.site.name
+        ]
+        assert cross, f"{example.name} has no cross-site dependency"
