@@ -18,3 +18,8 @@ def shell_quote(text: str | int | None) -> str:
     if text is None:
         return "''"
     return shlex.quote(str(text))
+
+
+def shell_comment(text: str | int) -> str:
+    """Text for a `#` comment: on one line, so that nothing after it can become code."""
+    return " ".join(terminal_safe(str(text)).split())

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from compiler.escape import shell_quote, terminal_safe
+from compiler.escape import shell_comment, shell_quote, terminal_safe
 from compiler.resources import package_dir
 
 
@@ -39,6 +39,9 @@ def environment() -> jinja2.Environment:
     )
     env.filters["shquote"] = shell_quote
     env.filters["terminal_safe"] = terminal_safe
+    env.filters["shell_comment"] = shell_comment
+    # Marks the one value inserted as is: the fixed runtime, which is code we wrote.
+    env.filters["verbatim"] = str
     return env
 
 
