@@ -19,6 +19,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from compiler.errors import DefinitionError, Diagnostic, Location
+from compiler.suggest import closest, shown
 
 try:  # libyaml is several times faster; PyYAML without it is still correct.
     from yaml import CSafeLoader as _Loader
@@ -40,6 +41,11 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "b
 _MAP, _SEQ, _TIMESTAMP, _MERGE = (_TAG + t for t in ("map", "seq", "timestamp", "merge"))
 
 _SCALARS = SafeConstructor()
+_EMPTY = (
+    "the file holds no definition (it is empty or only comments); a definition starts with "
+    "'version: 1', followed by 'plan:', 'sites:' and 'resources:'"
+)
+_TOO_DEEP = f"the document nests deeper than {MAX_DEPTH} levels; a definition needs only a few"
 # Nesting deeper than this in the raw text sends the file through the careful path:
 # libyaml's composer recurses in C and crashes the interpreter on very deep nesting.
 _DEPTH_SUSPICION = 200
@@ -57,6 +63,11 @@ class Document:
     #: The line of each item of the top-level `resources` list, for generated comments.
     resource_lines: tuple[int, ...] = ()
     _nodes: list[yaml.Node] = field(default_factory=list, compare=False, repr=False)
+    # id(mapping node) -> {key: (key node, value node)}, built on first use, so that
+    # locating many errors in a wide mapping stays linear.
+    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def root_node(self) -> yaml.Node:
         """The composed node tree, built again on first use (only errors need it)."""
@@ -64,67 +75,90 @@ class Document:
             self._nodes.append(yaml.compose(self.text, Loader=_Loader))
         return self._nodes[0]
 
+    def _child(self, node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+        """(key node, value node) of `step` in `node`; the first of duplicate keys, as loaded."""
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            keys = self._keys.get(id(node))
+            if keys is None:
+                keys = {}
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode):
+                        keys.setdefault(key_node.value, (key_node, value_node))
+                self._keys[id(node)] = keys
+            return keys.get(step)
+        if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+            return None, node.value[step]
+        return None
+
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """The position of the value at `path` (or of its key), or the nearest known one."""
         node = self.root_node()
         mark = node.start_mark
         for depth, step in enumerate(path):
-            last = depth == len(path) - 1
-            child: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
-                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == step:
-                        if last and key:
-                            mark = key_node.start_mark
-                        child = value_node
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-                if 0 <= step < len(node.value):
-                    child = node.value[step]
-            if child is None:
+            found = self._child(node, step)
+            if found is None:
                 break
-            node = child
-            if not (last and key):
-                mark = node.start_mark
+            key_node, node = found
+            mark = key_node.start_mark if key and key_node is not None and depth == len(path) - 1 else node.start_mark
         return Location(self.file, mark.line + 1, mark.column + 1)
 
     def raw_text(self, path: Path_) -> str | None:
         """The scalar exactly as written in the file (before YAML read `no` as false)."""
         node = self.root_node()
         for step in path:
-            if isinstance(node, yaml.MappingNode):
-                found = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == step]
-                if not found:
-                    return None
-                node = found[-1]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-                node = node.value[step]
-            else:
+            found = self._child(node, step)
+            if found is None:
                 return None
+            node = found[1]
         return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def load_file(path: str) -> Document:
     """Read and parse the definition at `path` (as the user spelled it, for messages)."""
+    if not path:
+        raise DefinitionError(Diagnostic(
+            Location("runbook"), "the file name is empty; pass the path of a definition file"
+        ))
     where = Location(path)
     file = Path(path)
     try:
         if file.is_dir():
             raise DefinitionError(Diagnostic(where, "is a directory, not a definition file; pass a .yaml file"))
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DefinitionError(Diagnostic(
-                where,
-                f"file is {size // (1024 * 1024)} MiB; a definition may be at most "
-                f"{MAX_FILE_BYTES // (1024 * 1024)} MiB: is this the right file?",
-            ))
-        raw = file.read_bytes()
+        with file.open("rb") as stream:
+            # Read one byte past the limit rather than trust st_size: pipes report 0.
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise DefinitionError(Diagnostic(where, "no such file")) from None
+        raise DefinitionError(Diagnostic(where, f"no such file{_similar_file(file)}")) from None
+    except NotADirectoryError:
+        raise DefinitionError(Diagnostic(
+            where, "no such file (a part of the path before the file name is a file, not a directory)"
+        )) from None
     except PermissionError:
-        raise DefinitionError(Diagnostic(where, "permission denied: cannot read the file")) from None
+        raise DefinitionError(Diagnostic(
+            where, "permission denied: cannot read the file; check its permissions (ls -l)"
+        )) from None
     except OSError as exc:
         raise DefinitionError(Diagnostic(where, f"cannot read the file: {exc.strerror or exc}")) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise DefinitionError(Diagnostic(
+            where,
+            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the most a "
+            "definition may be: is this the right file?",
+        ))
     return load_bytes(raw, path)
+
+
+def _similar_file(file: Path) -> str:
+    """"; did you mean 'dir/x.yaml'?" for a near-miss among the YAML files beside `file`."""
+    try:
+        folder = file.parent
+        names = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    except OSError:
+        return ""
+    name = closest(file.name, names[:1000])
+    if name is None:
+        return ""
+    return f"; did you mean {shown(str(folder / name) if str(file.parent) != '.' else name)}?"
 
 
 def load_bytes(raw: bytes, file: str) -> Document:
@@ -133,10 +167,7 @@ def load_bytes(raw: bytes, file: str) -> Document:
     if not text.strip() or all(
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     ):
-        raise DefinitionError(Diagnostic(
-            Location(file, 1, 1),
-            "the file is empty; a definition starts with 'version: 1' (see runbooks/ for examples)",
-        ))
+        raise DefinitionError(Diagnostic(Location(file, 1, 1), _EMPTY))
     if _looks_deep(text):
         _check_depth_by_events(text, file)
     try:
@@ -145,8 +176,9 @@ def load_bytes(raw: bytes, file: str) -> Document:
         raise DefinitionError(_yaml_syntax_error(exc, file, text)) from None
     except yaml.YAMLError as exc:  # pragma: no cover - libyaml reports marks for all we know
         raise DefinitionError(Diagnostic(Location(file, 1, 1), f"not valid YAML: {exc}")) from None
-    if root is None:  # pragma: no cover - caught by the emptiness check above
-        raise DefinitionError(Diagnostic(Location(file, 1, 1), "the file holds no YAML document"))
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL and not root.value):
+        # Only markers such as '---' or '...': as empty as an empty file.
+        raise DefinitionError(Diagnostic(Location(file, 1, 1), _EMPTY))
     if not isinstance(root, yaml.MappingNode):
         raise DefinitionError(Diagnostic(
             _where(root, file),
@@ -170,6 +202,11 @@ def _resource_lines(root: yaml.MappingNode) -> tuple[int, ...]:
 def _decode(raw: bytes, file: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DefinitionError(Diagnostic(
+            Location(file, 1, 1),
+            "the file is saved as UTF-16 (or UTF-32); save it as UTF-8",
+        ))
     if b"\x00" in raw[:8192]:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise DefinitionError(Diagnostic(
@@ -181,10 +218,12 @@ def _decode(raw: bytes, file: str) -> str:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        # Everything before the bad byte decoded fine; count its characters, not its bytes.
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         raise DefinitionError(Diagnostic(
             Location(file, line, column),
-            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} here); it was probably "
+            "saved in another encoding such as Latin-1 or Windows-1252: save it as UTF-8",
         )) from None
 
 
@@ -212,11 +251,7 @@ def _check_depth_by_events(text: str, file: str) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    raise DefinitionError(Diagnostic(
-                        Location(file, mark.line + 1, mark.column + 1),
-                        f"the document nests deeper than {MAX_DEPTH} levels; "
-                        "a definition needs only a few",
-                    ))
+                    raise DefinitionError(Diagnostic(Location(file, mark.line + 1, mark.column + 1), _TOO_DEEP))
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
@@ -225,18 +260,50 @@ def _check_depth_by_events(text: str, file: str) -> None:
 
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
+    context = exc.context or ""
+    if "quoted scalar" in context and "end of stream" in problem and exc.context_mark:
+        mark = exc.context_mark  # where the unclosed quote opens, not the end of the file
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    here = _char_at(text, line, column)
     message = f"YAML syntax error: {problem}"
-    if exc.context:
-        message += f" ({exc.context})"
-    if "cannot start any token" in problem and _char_at(text, line, column) == "\t":
-        message = "YAML syntax error: a tab character is not allowed for indentation; indent with spaces"
-    elif "found another document" in str(exc):
-        message = "the file holds more than one YAML document ('---'); put one definition per file"
-    elif "found undefined alias" in (exc.context or "") + problem:
-        message = f"YAML syntax error: {problem}; define the anchor (&name) before using it"
-    return Diagnostic(Location(file, line, column), message)
+    if context:
+        message += f" ({context})"
+    if here == "\t" or "found character '\\t'" in problem:
+        return Diagnostic(
+            Location(file, line, column),
+            "YAML syntax error: a tab character here; YAML indents with spaces only, "
+            "replace the tab with spaces",
+        )
+    if "found another document" in str(exc):
+        return Diagnostic(
+            Location(file, line, column),
+            "the file holds more than one YAML document ('---'); put one definition per file",
+        )
+    if "maximum nesting depth" in problem:  # libyaml's own limit (1000 levels)
+        return Diagnostic(Location(file, line, column), _TOO_DEEP)
+    hint = _syntax_hint(problem, context, here)
+    return Diagnostic(Location(file, line, column), f"{message}; {hint}" if hint else message)
+
+
+def _syntax_hint(problem: str, context: str, here: str) -> str:
+    """What a person most likely has to change, for the errors newcomers meet most."""
+    if "undefined alias" in problem:
+        return "define the anchor (&name) before using it, or quote a value that starts with '*'"
+    if "scanning an alias" in context:
+        return "a value that starts with '*' is read as an alias: put the value in quotes"
+    if "cannot start any token" in problem and here in ("@", "`", "%"):
+        return f"a value cannot start with '{here}' in YAML: put the value in quotes"
+    if "mapping values are not allowed" in problem:
+        return "if the value contains ': ', put the whole value in quotes; otherwise check the indentation"
+    if "quoted scalar" in context and "end of stream" in problem:
+        return "this quoted value is never closed: add the closing quote"
+    if "did not find expected key" in problem:
+        return (
+            "check the indentation of this line, and put values in quotes when they contain "
+            "quotes, ': ' or ' #'"
+        )
+    return ""
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -255,7 +322,7 @@ def _kind(node: yaml.Node) -> str:
         return "a list"
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
-    return f"the value {node.value!r}" if node.value else "an empty value"
+    return f"the value {shown(node.value)}" if node.value else "an empty value"
 
 
 class _Builder:
@@ -329,10 +396,13 @@ class _Builder:
             key = key_node.value
             if key in seen:
                 first = seen[key].start_mark
+                where = f"line {first.line + 1}"
+                if first.line == key_node.start_mark.line:
+                    where += f", column {first.column + 1}"
                 self.errors.append(Diagnostic(
                     _where(key_node, self.file),
-                    f"duplicate key '{key}' (first defined on line {first.line + 1}); "
-                    "YAML would silently keep only the last one: remove or rename one",
+                    f"duplicate key {shown(key)} (first defined on {where}); YAML would "
+                    "silently keep only one of them: remove or rename one",
                 ))
                 continue
             seen[key] = key_node

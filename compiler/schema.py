@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -11,7 +12,7 @@ import jsonschema
 from compiler.errors import Diagnostic
 from compiler.load import Document, Path_
 from compiler.resources import package_dir
-from compiler.suggest import did_you_mean, shown
+from compiler.suggest import did_you_mean, printable, shown
 
 SCHEMA_FILE = "runbook.schema.json"
 
@@ -19,10 +20,43 @@ _NOUNS = {
     "string": "text",
     "integer": "a whole number",
     "number": "a number",
-    "array": "a list",
+    "array": "a list ('- ' items)",
     "object": "a mapping (key: value lines)",
     "boolean": "true or false",
 }
+
+#: What to add for a missing key, by the kind of mapping that lacks it.
+_REQUIRED_HINTS = {
+    ("", "version"): "add 'version: 1'",
+    ("", "plan"): "add 'plan:' with the plan's 'name' and 'title'",
+    ("", "sites"): "add 'sites:' with at least one site and its 'role'",
+    ("", "resources"): "add 'resources:', the list of steps",
+    ("plan", "name"): "add a short name such as 'name: webshop-failover'; it names the output files",
+    ("plan", "title"): "add the title printed at the top of the runbook",
+    ("contact", "role"): "add what they do in the recovery, for example 'role: DBA on call'",
+    ("site", "role"): "add 'role: primary', 'role: dr' or 'role: other'",
+    ("host", "address"): "add the DNS name or IP address that ssh connects to",
+    ("resource", "id"): "add a unique id such as 'id: promote-db'",
+    ("resource", "title"): "add what the step does, in a few words",
+    ("resource", "site"): "add the site the step belongs to (a key of 'sites')",
+}
+
+#: What an empty list or mapping should hold, by its key.
+_EMPTY_HINTS = {
+    "sites": "declare at least one site, for example 'fra: {role: primary}'",
+    "resources": "list at least one step",
+}
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 22.0 as an integer; a port written 22.0 would reach ssh as "22.0".
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 @lru_cache(maxsize=1)
@@ -34,110 +68,155 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    return jsonschema.Draft202012Validator(schema())
+    return _Validator(schema())
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
     """Every schema violation in `doc`, located and worded for a person."""
-    problems = []
+    problems: list[Diagnostic] = []
+    seen: set[tuple[Any, str]] = set()
     for error in _validator().iter_errors(doc.data):
-        problems.append(_translate(error, doc))
+        for problem in _translate(error, doc):
+            # A blank text breaks both minLength and pattern: say it once.
+            if (problem.location, problem.message) not in seen:
+                seen.add((problem.location, problem.message))
+                problems.append(problem)
     return problems
 
 
-def _translate(error: jsonschema.ValidationError, doc: Document) -> Diagnostic:
+def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnostic]:
     path: Path_ = tuple(error.absolute_path)
     kind = error.validator
     subschema = error.schema if isinstance(error.schema, dict) else {}
     owner, field = _describe(path, doc.data)
-    prefix = f"{owner}: " if owner else ""
-    subject = field or "the value"
+    prefix = f"{owner}: " if owner and field else ""
+    subject = field or ("'plan'" if owner == "plan" else owner) or "the value"
+    value = error.instance
 
     if "propertyNames" in error.absolute_schema_path:
         what = _container_noun(path)
+        prefix = f"{owner}: " if owner else ""
         hint = subschema.get("x-hint", "")
-        return Diagnostic(
-            doc.locate(path + (error.instance,), key=True),
-            f"{prefix}{what} name {shown(error.instance)} is not valid; {hint}",
-        )
+        return [Diagnostic(
+            doc.locate(path + (value,), key=True),
+            f"{prefix}{what} name {shown(value)} is not valid; {hint}",
+        )]
     if kind == "additionalProperties":
         allowed = sorted(subschema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        unknown = extra[0] if extra else "?"
-        return Diagnostic(
-            doc.locate(path + (unknown,), key=True),
-            f"{prefix}unknown key '{unknown}'{did_you_mean(unknown, allowed)}"
-            f" (allowed here: {', '.join(allowed)})",
-        )
+        prefix = f"{owner}: " if owner else ""
+        return [
+            Diagnostic(
+                doc.locate(path + (unknown,), key=True),
+                f"{prefix}unknown key {shown(unknown)}{did_you_mean(unknown, allowed)}"
+                f" (allowed here: {', '.join(allowed)})",
+            )
+            for unknown in value
+            if unknown not in allowed
+        ]
     if kind == "required":
         missing = _missing_key(error)
         location = doc.locate(path)
+        prefix = f"{owner}: " if owner else ""
         if "then" in error.absolute_schema_path:
-            return Diagnostic(
+            return [Diagnostic(
                 location,
                 f"{prefix}neither 'run' nor 'instructions' is given; add 'run' with the command, "
                 "or 'instructions' for a person to follow (a manual step)",
-            )
-        return Diagnostic(location, f"{prefix}missing required key '{missing}'")
+            )]
+        hint = _REQUIRED_HINTS.get((owner.split(" ", 1)[0], missing))
+        return [Diagnostic(
+            location, f"{prefix}missing required key {shown(missing)}" + (f"; {hint}" if hint else "")
+        )]
+
     location = doc.locate(path)
+    if kind == "const" and path == ("version",):
+        return [Diagnostic(location, _version_message(value, doc))]
     if kind == "type":
-        expected = error.validator_value
-        noun = _NOUNS.get(expected, str(expected)) if isinstance(expected, str) else "a value"
-        message = f"{prefix}{subject} must be {noun}, but it is {_what_it_is(error.instance, path, doc)}"
-        if expected == "string" and isinstance(error.instance, (bool, int, float)):
-            raw = doc.raw_text(path) or shown(error.instance)
-            message += f"; put it in quotes: \"{raw}\""
-        return Diagnostic(location, message)
+        return [Diagnostic(location, prefix + _type_message(subject, error, subschema, path, doc))]
     if kind == "pattern" or kind == "minLength" and subschema.get("pattern") == r"\S":
         hint = subschema.get("x-hint", "see the schema for the allowed form")
-        if error.instance == "" or kind == "minLength":
-            return Diagnostic(location, f"{prefix}{subject} is blank; {hint}")
-        return Diagnostic(location, f"{prefix}{subject} {shown(error.instance)} is not valid; {hint}")
-    if kind == "const" and path == ("version",):
-        return Diagnostic(
-            location,
-            f"unsupported version {shown(error.instance)}; this compiler reads version 1: "
-            "write 'version: 1'",
-        )
+        if isinstance(value, str) and not value.strip():
+            return [Diagnostic(location, f"{prefix}{subject} is blank; {hint}")]
+        return [Diagnostic(location, f"{prefix}{subject} is {shown(value)}, which is not valid; {hint}")]
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
-        suggestion = (
-            did_you_mean(error.instance, error.validator_value) if isinstance(error.instance, str) else ""
-        )
-        return Diagnostic(
-            location,
-            f"{prefix}{subject} must be one of {choices}, not {shown(error.instance)}{suggestion}",
-        )
+        if isinstance(value, str):
+            found = f"not {shown(value)}{did_you_mean(value, error.validator_value)}"
+        else:
+            found = f"but it is {_what_it_is(value, path, doc)}"
+        return [Diagnostic(location, f"{prefix}{subject} must be one of {choices}, {found}")]
     if kind in ("minItems", "minProperties"):
-        noun = "entry" if kind == "minItems" else "entry"
-        return Diagnostic(location, f"{prefix}{subject} needs at least {error.validator_value} {noun}")
+        key = path[-1] if path else ""
+        hint = _EMPTY_HINTS.get(key) if isinstance(key, str) else None
+        if hint and error.validator_value == 1:
+            return [Diagnostic(location, f"{prefix}{subject} is empty; {hint}")]
+        return [Diagnostic(  # pragma: no cover - every minItems/minProperties has a hint today
+            location, f"{prefix}{subject} needs at least {error.validator_value} entries"
+        )]
     if kind == "uniqueItems":
-        seen: set[str] = set()
-        duplicate = next(
-            (item for item in error.instance if isinstance(item, str) and (item in seen or seen.add(item))),
-            None,
-        )
-        return Diagnostic(location, f"{prefix}{subject} lists {shown(duplicate)} more than once")
+        seen: dict[Any, int] = {}
+        problems = []
+        for j, item in enumerate(value):
+            marker = json.dumps(item, sort_keys=True)
+            if marker in seen:
+                problems.append(Diagnostic(
+                    doc.locate(path + (j,)),
+                    f"{prefix}{subject} lists {shown(item)} twice (entries {seen[marker] + 1} "
+                    f"and {j + 1}); remove the repeated entry",
+                ))
+            else:
+                seen[marker] = j
+        return problems
     if kind in ("minimum", "maximum"):
         low, high = subschema.get("minimum"), subschema.get("maximum")
-        return Diagnostic(
-            location,
-            f"{prefix}{subject} must be between {low} and {high}, not {shown(error.instance)}",
-        )
+        return [Diagnostic(
+            location, f"{prefix}{subject} must be between {low} and {high}, not {printable(value)}"
+        )]
     if kind == "maxLength":
-        return Diagnostic(
+        return [Diagnostic(
             location,
-            f"{prefix}{subject} is {len(error.instance):,} characters long; the limit is "
+            f"{prefix}{subject} is {len(value):,} characters long; the limit is "
             f"{error.validator_value:,}",
-        )
-    return Diagnostic(location, f"{prefix}{subject}: {error.message}")  # pragma: no cover
+        )]
+    return [Diagnostic(location, f"{prefix}{subject}: {error.message}")]  # pragma: no cover
+
+
+def _version_message(value: Any, doc: Document) -> str:
+    if isinstance(value, str) and value.strip() == "1":
+        return "'version' must be the number 1, not the text '1': write 'version: 1' without quotes"
+    if value is None:
+        return "'version' is empty: write 'version: 1'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"unsupported version {printable(value)}; this compiler reads version 1: write 'version: 1'"
+    return f"'version' must be 1, but it is {_what_it_is(value, ('version',), doc)}: write 'version: 1'"
+
+
+def _type_message(
+    subject: str, error: jsonschema.ValidationError, subschema: dict[str, Any], path: Path_, doc: Document
+) -> str:
+    expected = error.validator_value
+    value = error.instance
+    noun = _NOUNS.get(expected, str(expected)) if isinstance(expected, str) else "a value"
+    message = f"{subject} must be {noun}, but it is {_what_it_is(value, path, doc)}"
+    if expected == "string" and isinstance(value, (bool, int, float)):
+        raw = doc.raw_text(path) or printable(value)
+        pattern = subschema.get("pattern")
+        if pattern and not re.search(pattern, raw) and "x-hint" in subschema:
+            # Quotes would not help (`timeout: 1:20`): say what to write instead.
+            return f"{message}; {subschema['x-hint']}"
+        return f"{message}; put it in quotes: \"{raw}\""
+    if expected == "integer" and isinstance(value, str) and value.strip().isdigit():
+        return f"{message}; remove the quotes"
+    if expected == "array" and isinstance(value, str):
+        return f"{message}; write a list, for example [{printable(value)}]"
+    return message
 
 
 def _missing_key(error: jsonschema.ValidationError) -> str:
     for key in error.validator_value:
-        if isinstance(error.instance, dict) and key not in error.instance:
+        if error.message == f"{key!r} is a required property":
             return str(key)
-    return "?"  # pragma: no cover
+    return "?"  # pragma: no cover - jsonschema words every `required` error this way
 
 
 def _what_it_is(value: Any, path: Path_, doc: Document) -> str:
@@ -145,11 +224,11 @@ def _what_it_is(value: Any, path: Path_, doc: Document) -> str:
         return "empty"
     if isinstance(value, bool):
         raw = doc.raw_text(path) or str(value).lower()
-        return f"`{raw}`, which YAML reads as the boolean {str(value).lower()}"
+        return f"`{printable(raw)}`, which YAML reads as the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
         raw = doc.raw_text(path) or str(value)
         if raw != str(value):
-            return f"`{raw}`, which YAML reads as the number {value}"
+            return f"`{printable(raw)}`, which YAML reads as the number {value}"
         return f"the number {value}"
     if isinstance(value, list):
         return "a list"
@@ -163,7 +242,7 @@ def _container_noun(path: Path_) -> str:
         return "host"
     if path and path[-1] == "sites":
         return "site"
-    return "key"
+    return "key"  # pragma: no cover - only sites and hosts restrict their key names
 
 
 def _describe(path: Path_, data: Any) -> tuple[str, str]:
@@ -175,7 +254,7 @@ def _describe(path: Path_, data: Any) -> tuple[str, str]:
     while i < len(path):
         step = path[i]
         nxt = path[i + 1] if i + 1 < len(path) else None
-        if step == "resources" and isinstance(nxt, int):
+        if step == "resources" and isinstance(nxt, int) and not owner:
             item = _get(node, step, nxt)
             rid = item.get("id") if isinstance(item, dict) else None
             owner = f"resource {shown(rid)}" if isinstance(rid, str) else f"resource #{nxt + 1}"
@@ -183,15 +262,15 @@ def _describe(path: Path_, data: Any) -> tuple[str, str]:
             i += 2
             field = ""
             continue
-        if step == "sites" and nxt is not None:
+        if step == "sites" and nxt is not None and not owner:
             owner, node, field = f"site {shown(nxt)}", _get(node, step, nxt), ""
             i += 2
             continue
-        if step == "hosts" and nxt is not None:
+        if step == "hosts" and nxt is not None and owner.startswith("site ") and not field:
             owner, node, field = f"host {shown(nxt)}", _get(node, step, nxt), ""
             i += 2
             continue
-        if step == "contacts" and isinstance(nxt, int):
+        if step == "contacts" and isinstance(nxt, int) and owner == "plan" and not field:
             owner, node, field = f"contact #{nxt + 1}", _get(node, step, nxt), ""
             i += 2
             continue

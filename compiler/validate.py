@@ -11,7 +11,7 @@ from typing import Any
 from compiler.errors import Diagnostic
 from compiler.graph import find_cycles
 from compiler.load import Document
-from compiler.suggest import did_you_mean, shown
+from compiler.suggest import Suggestions, did_you_mean, listed, printable, shown
 
 _DEPENDENCY_KEYS = ("requires", "after")
 
@@ -19,7 +19,9 @@ _DEPENDENCY_KEYS = ("requires", "after")
 def check_semantics(doc: Document) -> list[Diagnostic]:
     """Every semantic problem of `doc`, located."""
     data = doc.data if isinstance(doc.data, dict) else {}
-    sites = data.get("sites") if isinstance(data.get("sites"), dict) else {}
+    # Without a mapping of sites the schema has already said so; checking every
+    # resource's site against nothing would only repeat it once per resource.
+    sites = data.get("sites") if isinstance(data.get("sites"), dict) else None
     raw_resources = data.get("resources") if isinstance(data.get("resources"), list) else []
     resources = [(i, r) for i, r in enumerate(raw_resources) if isinstance(r, dict)]
 
@@ -39,31 +41,35 @@ def check_semantics(doc: Document) -> list[Diagnostic]:
         else:
             ids[rid] = i
 
+    known_sites = Suggestions(sites or ())
+    known_ids = Suggestions(ids)
     for i, resource in resources:
-        problems.extend(_check_placement(doc, i, resource, sites))
-        problems.extend(_check_references(doc, i, resource, ids))
+        if sites is not None:
+            problems.extend(_check_placement(doc, i, resource, sites, known_sites))
+        problems.extend(_check_references(doc, i, resource, ids, known_ids))
     problems.extend(_check_cycles(doc, resources, ids))
     return problems
 
 
-def _check_placement(doc: Document, i: int, resource: dict[str, Any], sites: dict[str, Any]) -> list[Diagnostic]:
+def _check_placement(
+    doc: Document, i: int, resource: dict[str, Any], sites: dict[str, Any], suggest: Suggestions
+) -> list[Diagnostic]:
     site = resource.get("site")
     host = resource.get("host")
     owner = _owner(resource, i)
     if not isinstance(site, str):
         return []
     if site not in sites:
-        known = ", ".join(sorted(sites)) or "none"
         return [Diagnostic(
             doc.locate(("resources", i, "site")),
-            f"{owner}: unknown site {shown(site)}{did_you_mean(site, sites)} (sites: {known})",
+            f"{owner}: unknown site {shown(site)}{suggest(site)} (sites: {listed(sites)})",
         )]
     if not isinstance(host, str):
         return []
     site_hosts = _hosts(sites.get(site))
     if host in site_hosts:
         return []
-    elsewhere = sorted(name for name, other in sites.items() if host in _hosts(other))
+    elsewhere = [name for name, other in sites.items() if host in _hosts(other)]
     where = doc.locate(("resources", i, "host"))
     if elsewhere:
         return [Diagnostic(
@@ -75,17 +81,18 @@ def _check_placement(doc: Document, i: int, resource: dict[str, Any], sites: dic
         return [Diagnostic(
             where,
             f"{owner}: site {shown(site)} has no hosts; declare {shown(host)} under "
-            f"sites.{site}.hosts, or leave 'host' out to run the step where the script runs",
+            f"sites.{printable(site)}.hosts, or leave 'host' out to run the step where the script runs",
         )]
-    known = ", ".join(sorted(site_hosts))
     return [Diagnostic(
         where,
         f"{owner}: unknown host {shown(host)} in site {shown(site)}"
-        f"{did_you_mean(host, site_hosts)} (hosts of {shown(site)}: {known})",
+        f"{did_you_mean(host, site_hosts)} (hosts of {shown(site)}: {listed(site_hosts)})",
     )]
 
 
-def _check_references(doc: Document, i: int, resource: dict[str, Any], ids: dict[str, int]) -> list[Diagnostic]:
+def _check_references(
+    doc: Document, i: int, resource: dict[str, Any], ids: dict[str, int], suggest: Suggestions
+) -> list[Diagnostic]:
     problems = []
     owner = _owner(resource, i)
     for key in _DEPENDENCY_KEYS:
@@ -96,8 +103,7 @@ def _check_references(doc: Document, i: int, resource: dict[str, Any], ids: dict
             if isinstance(target, str) and target not in ids:
                 problems.append(Diagnostic(
                     doc.locate(("resources", i, key, j)),
-                    f"{owner}: '{key}' names unknown resource {shown(target)}"
-                    f"{did_you_mean(target, ids)}",
+                    f"{owner}: '{key}' names unknown resource {shown(target)}{suggest(target)}",
                 ))
     return problems
 
@@ -110,7 +116,7 @@ def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], id
     by_index = dict(resources)
     deps: list[list[int]] = [[] for _ in names]
     edge_key: dict[tuple[int, int], tuple[str, int]] = {}
-    for rid, index in ids.items():
+    for index in indices:
         resource = by_index[index]
         node = position[index]
         for key in _DEPENDENCY_KEYS:
@@ -120,7 +126,7 @@ def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], id
             for j, target in enumerate(targets):
                 if isinstance(target, str) and target in ids:
                     other = position[ids[target]]
-                    if other not in deps[node]:
+                    if (node, other) not in edge_key:  # the first mention locates the edge
                         deps[node].append(other)
                         edge_key[(node, other)] = (key, j)
     problems = []
@@ -133,12 +139,12 @@ def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], id
                 doc.locate(("resources", indices[a], key, j)),
                 f"{shown(names[a])} {verb} {shown(names[b])}",
             ))
-        chain = " -> ".join(names[n] for n in cycle)
-        advice = (
-            "a step cannot wait for itself: remove it from its own list"
-            if len(cycle) == 2
-            else "remove one of these dependencies"
-        )
+        if len(cycle) == 2:
+            key = edge_key[(cycle[0], cycle[0])][0]
+            advice = f"a step cannot wait for itself: remove {shown(names[cycle[0]])} from its own '{key}'"
+        else:
+            advice = "remove one of these dependencies to break the cycle"
+        chain = " -> ".join(printable(names[n]) for n in cycle)
         problems.append(Diagnostic(
             notes[0].location,
             f"dependency cycle: {chain}; {advice}",
