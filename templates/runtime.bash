@@ -102,10 +102,10 @@ die() {
 }
 
 now_us() {
-  local t=${EPOCHREALTIME:-}
-  if [[ -n $t ]]; then
-    t=${t//[!0-9]/}
-    printf -v "$1" '%s' "$t"
+  local _t=${EPOCHREALTIME:-}
+  if [[ -n $_t ]]; then
+    _t=${_t//[!0-9]/}
+    printf -v "$1" '%s' "$_t"
   else
     printf -v "$1" '%s' "$((SECONDS * 1000000))"
   fi
@@ -115,16 +115,16 @@ timestamp() { printf -v "$1" '%(%Y-%m-%dT%H:%M:%S%z)T' -1; }
 
 # human_duration SECONDS VAR
 human_duration() {
-  local s=$1 out=''
-  if ((s >= 3600)); then out+="$((s / 3600))h"; s=$((s % 3600)); fi
-  if ((s >= 60)); then out+="$((s / 60))m"; s=$((s % 60)); fi
-  if ((s > 0)) || [[ -z $out ]]; then out+="${s}s"; fi
-  printf -v "$2" '%s' "$out"
+  local _s=$1 _out=''
+  if ((_s >= 3600)); then _out+="$((_s / 3600))h"; _s=$((_s % 3600)); fi
+  if ((_s >= 60)); then _out+="$((_s / 60))m"; _s=$((_s % 60)); fi
+  if ((_s > 0)) || [[ -z $_out ]]; then _out+="${_s}s"; fi
+  printf -v "$2" '%s' "$_out"
 }
 
 clock() {
-  local s=$1
-  printf -v "$2" '%d:%02d:%02d' "$((s / 3600))" "$((s % 3600 / 60))" "$((s % 60))"
+  local _s=$1
+  printf -v "$2" '%d:%02d:%02d' "$((_s / 3600))" "$((_s % 3600 / 60))" "$((_s % 60))"
 }
 
 # indent PREFIX TEXT: print every line of TEXT after PREFIX (continuation lines aligned).
@@ -216,16 +216,16 @@ parse_args() {
 
 # resolve_step NUMBER-OR-ID VAR: the step number, or a usage error naming the choices.
 resolve_step() {
-  local key=$1 n
-  if [[ $key =~ ^[0-9]+$ ]]; then
-    n=$((10#$key))
-    if ((n >= 1 && n <= STEP_COUNT)); then printf -v "$2" '%s' "$n"; return 0; fi
-    usage_error "no step $key: steps are numbered 1 to $STEP_COUNT (see --list)"
+  local _key=$1 _n
+  if [[ $_key =~ ^[0-9]+$ ]]; then
+    _n=$((10#$_key))
+    if ((_n >= 1 && _n <= STEP_COUNT)); then printf -v "$2" '%s' "$_n"; return 0; fi
+    usage_error "no step $_key: steps are numbered 1 to $STEP_COUNT (see --list)"
   fi
-  for ((n = 1; n <= STEP_COUNT; n++)); do
-    if [[ ${STEP_ID[n]} == "$key" ]]; then printf -v "$2" '%s' "$n"; return 0; fi
+  for ((_n = 1; _n <= STEP_COUNT; _n++)); do
+    if [[ ${STEP_ID[_n]} == "$_key" ]]; then printf -v "$2" '%s' "$_n"; return 0; fi
   done
-  usage_error "no step with the id '$key' (see --list for every step)"
+  usage_error "no step with the id '$_key' (see --list for every step)"
 }
 
 is_skipped_by_option() {
@@ -242,35 +242,35 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local var=$1 prompt=$2 answer choice key
+  local _var=$1 _prompt=$2 _answer _choice _key
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   while true; do
-    printf '%s' "$prompt" >/dev/tty
-    if ! IFS= read -r answer </dev/tty; then
+    printf '%s' "$_prompt" >/dev/tty
+    if ! IFS= read -r _answer </dev/tty; then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
-      printf -v "$var" '%s' quit
+      printf -v "$_var" '%s' quit
       return 0
     fi
-    answer=${answer,,}
-    answer=${answer#"${answer%%[![:space:]]*}"}
-    answer=${answer%"${answer##*[![:space:]]}"}
-    if [[ -z $answer ]]; then
+    _answer=${_answer,,}
+    _answer=${_answer#"${_answer%%[![:space:]]*}"}
+    _answer=${_answer%"${_answer##*[![:space:]]}"}
+    if [[ -z $_answer ]]; then
       printf '%s\n' "An answer is required." >/dev/tty
       continue
     fi
-    for choice in "$@"; do
-      key=${choice%%=*}
-      if [[ $answer == "$key" ]]; then
-        log_line "ANSWER step $CURRENT_STEP: $answer (${choice#*=})"
-        printf -v "$var" '%s' "${choice#*=}"
+    for _choice in "$@"; do
+      _key=${_choice%%=*}
+      if [[ $_answer == "$_key" ]]; then
+        log_line "ANSWER step $CURRENT_STEP: $_answer (${_choice#*=})"
+        printf -v "$_var" '%s' "${_choice#*=}"
         return 0
       fi
     done
-    log_line "ANSWER step $CURRENT_STEP: '$answer' not understood"
-    printf '%s\n' "Not understood: '$answer'." >/dev/tty
+    log_line "ANSWER step $CURRENT_STEP: '$_answer' not understood"
+    printf '%s\n' "Not understood: '$_answer'." >/dev/tty
   done
 }
 
@@ -636,10 +636,10 @@ step_still_running() {
 
 # blocker N VAR: the first required step that was skipped, failed or is itself blocked.
 blocker() {
-  local d
-  for d in ${STEP_REQUIRES[$1]:-}; do
-    case ${STATUS[d]:-} in
-      skipped | failed | blocked | interrupted) printf -v "$2" '%s' "$d"; return 0 ;;
+  local _d
+  for _d in ${STEP_REQUIRES[$1]:-}; do
+    case ${STATUS[_d]:-} in
+      skipped | failed | blocked | interrupted) printf -v "$2" '%s' "$_d"; return 0 ;;
     esac
   done
   printf -v "$2" '%s' ''
