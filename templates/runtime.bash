@@ -246,6 +246,7 @@ ask() {
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
+  log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
     if ! IFS= read -r _answer </dev/tty; then
@@ -258,6 +259,7 @@ ask() {
     _answer=${_answer#"${_answer%%[![:space:]]*}"}
     _answer=${_answer%"${_answer##*[![:space:]]}"}
     if [[ -z $_answer ]]; then
+      log_line "ANSWER step $CURRENT_STEP: (empty), asked again"
       printf '%s\n' "An answer is required." >/dev/tty
       continue
     fi
@@ -660,6 +662,15 @@ do_step() {
     return 0
   fi
   show_step "$n"
+  local d dep_status
+  for d in ${STEP_REQUIRES[n]:-}; do
+    case ${STATUS[d]:-} in
+      done | by-hand) ;;
+      *)
+        journal_status_of "$d" dep_status
+        say "${YELLOW}  Note: it requires step $d ${STEP_ID[d]}, which is not done ($dep_status).${RESET}" ;;
+    esac
+  done
   if ((OPT_DRY_RUN)); then
     if [[ -n ${STEP_RUN[n]:-} ]]; then say "  (dry run: not run)"; else say "  (dry run: manual step, would wait for a person)"; fi
     STATUS[n]='done'

@@ -1,0 +1,335 @@
+"""The generated script's memory: journal, resume, interruption, lock, audit log, options."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pexpect
+
+from tests.scriptrun import PROMPT, build, finish, local_plan, run_without_terminal, spawn
+
+STEPS = local_plan("""
+- id: one
+  title: Step one
+  site: a
+  run: echo one >> ran
+- id: slow
+  title: A long step
+  site: a
+  run: echo started > slow.started; [ -e fast ] || sleep 30; echo slow >> ran
+  requires: [one]
+- id: three
+  title: Step three
+  site: a
+  run: echo three >> ran
+  requires: [slow]
+""")
+
+
+FAST_STEPS = STEPS.replace("[ -e fast ] || sleep 30", "true")
+
+
+def wait_for(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_no_terminal_without_yes_refuses_and_runs_nothing(tmp_path):
+    built = build(tmp_path, STEPS)
+    result = run_without_terminal(built)
+    assert result.returncode == 2
+    assert "no terminal to ask for confirmation" in result.stderr
+    assert "add --yes" in result.stderr
+    assert not (tmp_path / "ran").exists()
+    assert not built.journal.exists()
+
+
+def test_piped_answers_cannot_confirm_a_step(tmp_path):
+    built = build(tmp_path, STEPS)
+    result = subprocess.run(
+        [str(built.script)], cwd=tmp_path, input="y\ny\ny\n", capture_output=True, text=True,
+        timeout=30, start_new_session=True,
+    )
+    assert result.returncode == 2
+    assert not (tmp_path / "ran").exists()
+
+
+def test_yes_runs_everything_unattended(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "ran").read_text() == "one\nslow\nthree\n"
+    assert "3 of 3 steps finished" in result.stdout
+
+
+def test_yes_stops_at_the_first_failure_with_exit_1(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: ok
+      title: Fine
+      site: a
+      run: "true"
+    - id: bad
+      title: Breaks
+      site: a
+      run: exit 7
+      rollback: Restore the snapshot.
+    - id: later
+      title: Never reached
+      site: a
+      run: touch later.out
+    """))
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert "The command failed with exit status 7." in result.stdout
+    assert "Restore the snapshot." in result.stdout
+    assert "a failed step stops an unattended run" in result.stdout
+    assert not (tmp_path / "later.out").exists()
+    assert built.ends() == [("ok", "done"), ("bad", "failed")]
+
+
+def test_sigkill_mid_step_then_resume_offers_only_the_interrupted_step(tmp_path):
+    built = build(tmp_path, STEPS)
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("a")
+    wait_for(tmp_path / "slow.started")
+    child.kill(signal.SIGKILL)
+    child.close()
+    # The orphaned step is still running in its own process group: a new run must not
+    # start it again concurrently.
+    pid_lines = [f for f in built.journal_lines() if f[0] == "PID" and f[4] == "slow"]
+    pgid = int(pid_lines[-1][5])
+    assert built.ends() == [("one", "done")], "the killed step is never recorded as done"
+    result = run_without_terminal(built, "--yes", "--rerun-interrupted")
+    assert result.returncode == 1
+    assert "may still be running" in result.stdout
+    os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    child = spawn(built)
+    child.expect("Resuming: 1 of 3 steps are already finished")
+    child.expect("Step 2/3: slow")
+    child.expect("was started at .* but never finished: its outcome is unknown")
+    child.expect(PROMPT)
+    child.sendline("q")
+    assert finish(child) == 4
+    assert (tmp_path / "ran").read_text() == "one\n", "step one was not run again"
+
+
+def test_ctrl_c_mid_step_stops_it_and_records_it_as_interrupted(tmp_path):
+    built = build(tmp_path, STEPS)
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("a")
+    wait_for(tmp_path / "slow.started")
+    started = time.monotonic()
+    child.sendintr()
+    child.expect("Ctrl-C received.")
+    child.expect("Stopping step 2")
+    assert finish(child) == 130
+    assert time.monotonic() - started < 8, "the step is stopped at once, not left to finish"
+    assert built.ends() == [("one", "done"), ("slow", "interrupted")]
+    assert not (tmp_path / "ran").read_text().count("slow")
+
+    # Unattended, an interrupted step stops the run before it...
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert "Stopping before step 2: its earlier run was interrupted" in result.stdout
+    assert "--rerun-interrupted" in result.stdout
+    # ...unless the operator said it may run again.
+    (tmp_path / "fast").touch()
+    result = run_without_terminal(built, "--yes", "--rerun-interrupted")
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "ran").read_text() == "one\nslow\nthree\n"
+
+
+def test_sigterm_and_sighup_behave_like_ctrl_c(tmp_path):
+    for sig, status in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+        folder = tmp_path / sig.name
+        folder.mkdir()
+        built = build(folder, STEPS)
+        child = spawn(built)
+        child.expect(PROMPT)
+        child.sendline("a")
+        wait_for(folder / "slow.started")
+        child.kill(sig)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == status or child.signalstatus == sig
+        assert ("slow", "interrupted") in built.ends()
+        assert ("slow", "done") not in built.ends()
+
+
+def test_journal_of_another_plan_version_is_refused_until_reset(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    assert run_without_terminal(built, "--yes").returncode == 0
+    changed = build(tmp_path, FAST_STEPS.replace("echo three", "echo THREE"))
+    result = run_without_terminal(changed, "--yes")
+    assert result.returncode == 3
+    assert "was written by a different version of this plan" in result.stderr
+    assert "--reset" in result.stderr
+    result = run_without_terminal(changed, "--yes", "--reset")
+    assert result.returncode == 0, result.stderr
+    assert "The old journal is kept as" in result.stdout
+    kept = [p for p in tmp_path.iterdir() if ".journal.reset-" in p.name]
+    assert len(kept) == 1
+    assert (tmp_path / "ran").read_text().endswith("THREE\n")
+
+
+def test_damaged_journal_is_refused(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    assert run_without_terminal(built, "--yes").returncode == 0
+    original = built.journal.read_text()
+    lines = original.splitlines(keepends=True)
+
+    built.journal.write_text(original[:-5])  # cut short in the middle of the last line
+    result = run_without_terminal(built, "--list")
+    assert result.returncode == 3 and "its last line is incomplete" in result.stderr
+
+    built.journal.write_text("".join(lines[:3] + lines[4:]))  # a line removed
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 3 and "is damaged at line 4" in result.stderr
+
+    built.journal.write_text(original.replace("\tdone\t", "\tfinished\t", 1))  # edited by hand
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 3 and "unknown status 'finished'" in result.stderr
+
+
+def test_second_concurrent_run_is_refused(tmp_path):
+    built = build(tmp_path, STEPS)
+    child = spawn(built)
+    child.expect(PROMPT)
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 75
+    assert "Another run of this plan is in progress" in result.stderr
+    assert "pid " in result.stderr
+    child.sendline("q")
+    assert finish(child) == 4
+    assert not (tmp_path / "ran").exists()
+
+
+def test_dry_run_shows_every_step_and_runs_nothing(tmp_path):
+    built = build(tmp_path, STEPS)
+    result = run_without_terminal(built, "--dry-run")
+    assert result.returncode == 0
+    for number, step_id in ((1, "one"), (2, "slow"), (3, "three")):
+        assert f"Step {number}/3: {step_id}" in result.stdout
+    assert "echo started > slow.started; [ -e fast ] || sleep 30; echo slow >> ran" in result.stdout
+    assert not (tmp_path / "ran").exists()
+    assert not built.journal.exists()
+    assert not built.log.exists()
+
+
+def test_list_shows_status_from_the_journal(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    assert run_without_terminal(built, "--yes", "--skip", "three").returncode == 0
+    result = run_without_terminal(built, "--list")
+    assert result.returncode == 0
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [row[:3] for row in rows] == [["1", "done", "one"], ["2", "done", "slow"], ["3", "skipped", "three"]]
+
+
+def test_from_only_and_skip_select_steps_by_number_or_id(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    result = run_without_terminal(built, "--yes", "--only", "three")
+    assert result.returncode == 0
+    assert "it requires step 2 slow, which is not done (pending)" in result.stdout
+    assert (tmp_path / "ran").read_text() == "three\n"
+    result = run_without_terminal(built, "--yes", "--from", "slow")
+    assert result.returncode == 0
+    assert (tmp_path / "ran").read_text() == "three\nslow\n", "step 3 is finished: not run again"
+    assert [status for _, status in built.ends()] == ["done", "done"]
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    built = build(fresh, FAST_STEPS)
+    result = run_without_terminal(built, "--yes", "--skip", "2", "--skip", "one")
+    assert result.returncode == 1, "a step blocked by a skipped requirement is not done"
+    assert built.ends() == [("one", "skipped")]
+    assert "Step 2/3: slow is blocked: it requires step 1 one, which is skipped." in result.stdout
+    assert "Step 3/3: three is blocked: it requires step 2 slow, which is blocked." in result.stdout
+    result = run_without_terminal(built, "--yes", "--only", "nope")
+    assert result.returncode == 2
+    assert "no step with the id 'nope'" in result.stderr
+    result = run_without_terminal(built, "--yes", "--from", "9")
+    assert result.returncode == 2
+    assert "steps are numbered 1 to 3" in result.stderr
+
+
+def test_usage_errors_exit_2_and_help_exits_0(tmp_path):
+    built = build(tmp_path, STEPS)
+    result = run_without_terminal(built, "--bogus")
+    assert result.returncode == 2 and "unknown option: --bogus" in result.stderr
+    result = run_without_terminal(built, "--journal")
+    assert result.returncode == 2 and "--journal needs a value" in result.stderr
+    result = run_without_terminal(built, "-h")
+    assert result.returncode == 0
+    for option in ("--yes", "--dry-run", "--list", "--from", "--only", "--skip", "--journal",
+                   "--log", "--reset", "--rerun-interrupted"):
+        assert option in result.stdout
+
+
+def test_journal_and_log_options_choose_the_files(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    state = tmp_path / "state"
+    state.mkdir()
+    result = run_without_terminal(
+        built, "--yes", "--journal", str(state / "j"), f"--log={state / 'l'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (state / "j").read_text().startswith("# runbook-journal 1\tplan=drill\tfingerprint=")
+    assert "EXIT step 3: 0" in (state / "l").read_text()
+    assert not built.journal.exists()
+
+
+def test_audit_log_holds_every_answer_exit_code_and_timestamp(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: good
+      title: Good
+      site: a
+      run: echo visible-output
+    - id: bad
+      title: Bad
+      site: a
+      run: exit 5
+    """))
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("")
+    child.expect(PROMPT)
+    child.sendline("y")
+    child.expect(PROMPT)
+    child.sendline("y")
+    child.expect(r"\[r\] retry")
+    child.sendline("s")
+    assert finish(child) == 0
+    log = built.log.read_text()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    assert re.search(rf"^{stamp} \[{user}\] START drill fingerprint [0-9a-f]{{64}}", log, re.M)
+    for expected in (
+        "ASK step 1: [y] run   [s] skip   [a] run this and all remaining without asking   [q] quit:",
+        "ANSWER step 1: (empty), asked again",
+        "ANSWER step 1: y (run)",
+        "OUT step 1: visible-output",
+        "EXIT step 1: 0 (succeeded)",
+        "ANSWER step 2: y (run)",
+        "EXIT step 2: 5 (failed with exit status 5)",
+        "ANSWER step 2: s (skip)",
+        "STATUS step 2 bad: skipped",
+        "END exit status 0",
+    ):
+        assert re.search(rf"^{stamp} \[{user}\] {re.escape(expected)}", log, re.M), expected
