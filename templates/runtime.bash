@@ -12,7 +12,8 @@ umask 077
 
 readonly EXIT_OK=0 EXIT_FAILED=1 EXIT_USAGE=2 EXIT_JOURNAL=3 EXIT_QUIT=4 EXIT_LOCKED=75
 readonly KILL_GRACE=10           # seconds between TERM and KILL for a step that must stop
-readonly SSH_CONNECT_TIMEOUT=10  # seconds
+# seconds; RUNBOOK_SSH_CONNECT_TIMEOUT overrides it (a slow link, or a quick test)
+readonly SSH_CONNECT_TIMEOUT=${RUNBOOK_SSH_CONNECT_TIMEOUT:-10}
 readonly JOURNAL_MAGIC='# runbook-journal 1'
 
 SCRIPT_PATH=${BASH_SOURCE[0]}
