@@ -9,6 +9,8 @@
 set -o nounset -o pipefail
 shopt -s inherit_errexit
 umask 077
+# A file-size limit must fail a write (which is checked), not kill the script mid-line.
+trap '' XFSZ
 
 readonly EXIT_OK=0 EXIT_FAILED=1 EXIT_USAGE=2 EXIT_JOURNAL=3 EXIT_QUIT=4 EXIT_LOCKED=75
 readonly KILL_GRACE=10           # seconds between TERM and KILL for a step that must stop
@@ -41,6 +43,7 @@ LOG_FD=''
 JOURNAL_FD=''
 SLEEP_FD=''
 JOURNAL_SEQ=0
+JOURNAL_PARTIAL_BYTES=0  # length of a last line cut short, or -1 for a header cut short
 OPERATOR=''
 FINISHED=0
 EXIT_STATUS=$EXIT_OK
@@ -155,15 +158,27 @@ log_text() {
   while IFS= read -r line || [[ -n $line ]]; do log_line "$label $line"; done <<<"$2"
 }
 
+# checksum TEXT VAR: FNV-1a (32 bits) of TEXT, in bash alone (no process per journal line).
+# It is there to catch a journal edited by hand, not an adversary.
+checksum() {
+  local _t=$1 _h=2166136261 _i _c
+  for ((_i = 0; _i < ${#_t}; _i++)); do
+    printf -v _c '%d' "'${_t:_i:1}"
+    _h=$((((_h ^ _c) * 16777619) & 0xFFFFFFFF))
+  done
+  printf -v "$2" '%08x' "$_h"
+}
+
 journal_write() {
-  local ts line
+  local ts line sum
   timestamp ts
   JOURNAL_SEQ=$((JOURNAL_SEQ + 1))
   printf -v line '%s\t%s\t%s' "$1" "$JOURNAL_SEQ" "$ts"
   shift
   local field
   for field in "$@"; do line+=$'\t'"$field"; done
-  if ! printf '%s\n' "$line" 1>&"$JOURNAL_FD" 2>/dev/null; then
+  checksum "$line" sum
+  if ! printf '%s\t%s\n' "$line" "$sum" 1>&"$JOURNAL_FD" 2>/dev/null; then
     JOURNAL_FD=''
     die "cannot write the journal $JOURNAL (disk full or removed?); stopping so that it stays true" "$EXIT_FAILED"
   fi
@@ -309,8 +324,12 @@ take_lock() {
 #   PID   n id pgid                the process group running it (to find an orphan)
 #   END   n id status rc seconds   status: done by-hand skipped failed interrupted
 #   RUN   event operator host mode a run began or ended
-# The header names the plan and its fingerprint. Lines are checked on reading: a journal
-# that was cut short or edited into an impossible state is refused, never trusted.
+# Every line ends with a checksum of the rest. The header names the plan and its
+# fingerprint. Lines are checked on reading: a journal edited by hand or into an
+# impossible state is refused, never trusted. A last line cut short (a crash or a full
+# disk while writing it) is dropped: the write order makes that safe, since START is
+# written before a step runs and END after, so a lost line can only leave a step
+# "interrupted" (outcome unknown, offered again), never "done".
 
 journal_status_of() { # n -> status name shown to people
   case ${STATUS[$1]:-pending} in
@@ -326,12 +345,15 @@ journal_refuse() {
 read_journal() {
   [[ -e $JOURNAL ]] || return 0
   [[ -f $JOURNAL && -r $JOURNAL ]] || journal_refuse "cannot be read"
-  local header line kind seq ts n id f4 f5 f6 lineno=1 expected_seq=1
+  local header line kind seq ts n id f4 f5 f6 lineno=1 expected_seq=1 body sum
   local -a fields
   {
-    IFS= read -r header || header=''
+    if ! IFS= read -r header; then
+      # Empty, or only a header cut short: nothing was ever recorded.
+      JOURNAL_PARTIAL_BYTES=-1
+      return 0
+    fi
     if [[ $header != "$JOURNAL_MAGIC"$'\t'"plan=$PLAN_NAME"$'\t'"fingerprint="* ]]; then
-      [[ -z $header ]] && return 0
       journal_refuse "is not a journal of this plan (first line: ${header:0:60})"
     fi
     if [[ $header != *$'\t'"fingerprint=$FINGERPRINT" ]]; then
@@ -339,7 +361,10 @@ read_journal() {
     fi
     while IFS= read -r line; do
       lineno=$((lineno + 1))
-      IFS=$'\t' read -r -a fields <<<"$line"
+      body=${line%$'\t'*}
+      checksum "$body" sum
+      [[ $line == "$body"$'\t'"$sum" ]] || journal_refuse "is damaged at line $lineno (checksum mismatch: edited by hand?)"
+      IFS=$'\t' read -r -a fields <<<"$body"
       kind=${fields[0]:-} seq=${fields[1]:-} ts=${fields[2]:-}
       [[ $seq =~ ^[0-9]+$ && $seq -eq $expected_seq ]] || journal_refuse "is damaged at line $lineno (events missing or out of order)"
       expected_seq=$((expected_seq + 1))
@@ -373,14 +398,25 @@ read_journal() {
         STARTED_PGID[n]=''
       fi
     done
-    # A last line without its newline was cut short while being written.
-    [[ -z $line ]] || journal_refuse "is damaged: its last line is incomplete"
+    if [[ -n $line ]]; then
+      local LC_ALL=C
+      JOURNAL_PARTIAL_BYTES=${#line}
+      printf '%s\n' "${YELLOW}The journal's last line was cut short (a crash or a full disk while writing it); it is ignored.${RESET}" >&2
+    fi
   } <"$JOURNAL"
   JOURNAL_SEQ=$((expected_seq - 1))
 }
 
 open_journal() {
-  local fresh=0
+  local fresh=0 size
+  if ((JOURNAL_PARTIAL_BYTES != 0)); then
+    # Drop the cut-short line so that the next entry starts on a line of its own.
+    size=$(stat -c %s -- "$JOURNAL") || die "cannot read the size of the journal $JOURNAL"
+    ((JOURNAL_PARTIAL_BYTES < 0)) && JOURNAL_PARTIAL_BYTES=$size
+    truncate -s "$((size - JOURNAL_PARTIAL_BYTES))" -- "$JOURNAL" || die "cannot repair the journal $JOURNAL"
+    log_line "JOURNAL dropped a last line cut short ($JOURNAL_PARTIAL_BYTES bytes)"
+    JOURNAL_PARTIAL_BYTES=0
+  fi
   [[ -s $JOURNAL ]] || fresh=1
   if ! exec {JOURNAL_FD}>>"$JOURNAL"; then
     die "cannot write the journal $JOURNAL; check the directory is writable, or use --journal FILE"

@@ -189,23 +189,74 @@ def test_journal_of_another_plan_version_is_refused_until_reset(tmp_path):
     assert (tmp_path / "ran").read_text().endswith("THREE\n")
 
 
-def test_damaged_journal_is_refused(tmp_path):
+def test_journal_edited_by_hand_is_refused(tmp_path):
     built = build(tmp_path, FAST_STEPS)
     assert run_without_terminal(built, "--yes").returncode == 0
     original = built.journal.read_text()
     lines = original.splitlines(keepends=True)
 
-    built.journal.write_text(original[:-5])  # cut short in the middle of the last line
-    result = run_without_terminal(built, "--list")
-    assert result.returncode == 3 and "its last line is incomplete" in result.stderr
-
     built.journal.write_text("".join(lines[:3] + lines[4:]))  # a line removed
     result = run_without_terminal(built, "--yes")
-    assert result.returncode == 3 and "is damaged at line 4" in result.stderr
+    assert result.returncode == 3 and "is damaged at line 4 (events missing or out of order)" in result.stderr
 
-    built.journal.write_text(original.replace("\tdone\t", "\tfinished\t", 1))  # edited by hand
+    flipped = original.replace("\tdone\t", "\tfailed\t", 1)  # a plausible edit
+    built.journal.write_text(flipped)
+    result = run_without_terminal(built, "--list")
+    assert result.returncode == 3
+    assert "checksum mismatch: edited by hand?" in result.stderr
+    assert "--reset" in result.stderr
+
+    built.journal.write_text(original.replace("\t", "    ", 3))
+    assert run_without_terminal(built, "--list").returncode == 3
+
+    built.journal.write_text("some other file\n")
     result = run_without_terminal(built, "--yes")
-    assert result.returncode == 3 and "unknown status 'finished'" in result.stderr
+    assert result.returncode == 3 and "is not a journal of this plan" in result.stderr
+    assert not (tmp_path / "ran").read_text().count("one\none")
+
+
+def test_last_line_cut_short_is_dropped_and_the_step_counts_as_interrupted(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    assert run_without_terminal(built, "--yes").returncode == 0
+    lines = built.journal.read_text().splitlines(keepends=True)
+    # Keep everything up to step three's END (without the final RUN line), cut in the middle.
+    end_three = max(i for i, line in enumerate(lines) if line.startswith("END") and "\tthree\t" in line)
+    built.journal.write_text("".join(lines[:end_three]) + lines[end_three][:12])
+    result = run_without_terminal(built, "--list")
+    assert result.returncode == 0
+    assert "last line was cut short" in result.stderr
+    assert re.search(r"^3  interrupted\s+three", result.stdout, re.M)
+
+    result = run_without_terminal(built, "--yes", "--rerun-interrupted")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert run_without_terminal(built, "--list").stderr == "", "the repaired journal reads cleanly"
+    assert built.ends()[-1] == ("three", "done")
+
+
+def test_full_disk_stops_with_a_clear_message_and_a_journal_that_stays_true(tmp_path):
+    steps = "\n".join(
+        f"- {{id: s{i}, title: Step {i}, site: a, run: echo {i} >> ran}}" for i in range(1, 41)
+    )
+    built = build(tmp_path, local_plan(steps))
+    # A 2 KiB file-size limit stands in for a full disk: writes past it fail.
+    result = subprocess.run(
+        ["bash", "-c", 'ulimit -f 2; exec "$0" --yes --log /dev/null', str(built.script)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, start_new_session=True,
+    )
+    assert result.returncode == 1
+    assert "cannot write the journal" in result.stderr
+    assert "stopping so that it stays true" in result.stderr
+    ran = (tmp_path / "ran").read_text().split()
+    listing = run_without_terminal(built, "--list")
+    assert listing.returncode == 0, listing.stderr
+    done = [line.split()[2] for line in listing.stdout.splitlines()[2:] if line.split()[1] == "done"]
+    # Every step the journal calls done really ran; at most the last one ran unrecorded.
+    assert set(done) <= {f"s{i}" for i in ran}
+    assert len(ran) - len(done) <= 1
+
+    result = run_without_terminal(built, "--yes", "--rerun-interrupted", "--log", "/dev/full")
+    assert result.returncode == 1
+    assert "cannot write the log /dev/full" in result.stderr
 
 
 def test_second_concurrent_run_is_refused(tmp_path):
@@ -333,3 +384,25 @@ def test_audit_log_holds_every_answer_exit_code_and_timestamp(tmp_path):
         "END exit status 0",
     ):
         assert re.search(rf"^{stamp} \[{user}\] {re.escape(expected)}", log, re.M), expected
+
+
+def test_timeout_kills_the_step_and_the_children_it_left_in_the_background(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: spawner
+      title: Starts a child and hangs
+      site: a
+      run: (exec sleep 100) & echo $! > child.pid; sleep 100
+      timeout: 1s
+    """))
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert "The command timed out." in result.stdout
+    pid = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the background child outlived the step's timeout"
+        time.sleep(0.05)
