@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXAMPLES := $(wildcard runbooks/*.yaml)
 
-.PHONY: demo test golden bench lint clean
+.PHONY: demo test golden readme bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 # Regenerate the committed golden files after an intended change of the outputs.
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden
+
+# Regenerate the definition reference in README.md from the schema.
+readme: $(STAMP)
+	$(BIN)/python -m compiler.reference --update README.md
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
