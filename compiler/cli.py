@@ -37,6 +37,13 @@ exit status: 0 success, 1 invalid definition or unwritable output, 2 usage error
 """
 
 
+def _definition_file(value: str) -> str:
+    """The FILE argument: any path, but not an empty one (`runbook validate "$UNSET"`)."""
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty; pass the path of a definition file")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "FILE:LINE:COL: error: MESSAGE.",
         epilog="exit status: 0 valid, 1 invalid, 2 usage error.",
     )
-    validate.add_argument("file", metavar="FILE", help="the definition (YAML, version 1)")
+    validate.add_argument("file", metavar="FILE", type=_definition_file, help="the definition (YAML, version 1)")
 
     plan = commands.add_parser(
         "plan",
@@ -65,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "waves of steps that could run in parallel, with where each runs and what it waits for.",
         epilog="exit status: 0 success, 1 invalid definition, 2 usage error.",
     )
-    plan.add_argument("file", metavar="FILE", help="the definition (YAML, version 1)")
+    plan.add_argument("file", metavar="FILE", type=_definition_file, help="the definition (YAML, version 1)")
     plan.add_argument(
         "--format", choices=("text", "json"), default="text",
         help="text for people (default) or json for tools",

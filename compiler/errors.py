@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compiler.suggest import printable
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Location:
@@ -14,9 +16,11 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        # A file name may hold any character; a newline in it must not split the line.
+        name = printable(self.file)
         if self.line <= 0:
-            return self.file
-        return f"{self.file}:{self.line}:{self.column}"
+            return name
+        return f"{name}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True, slots=True)

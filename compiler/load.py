@@ -174,7 +174,9 @@ def load_bytes(raw: bytes, file: str) -> Document:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise DefinitionError(_yaml_syntax_error(exc, file, text)) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - libyaml reports marks for all we know
+    except yaml.reader.ReaderError as exc:
+        raise DefinitionError(_reader_error(exc, file, text)) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every other YAML error carries a mark
         raise DefinitionError(Diagnostic(Location(file, 1, 1), f"not valid YAML: {exc}")) from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL and not root.value):
         # Only markers such as '---' or '...': as empty as an empty file.
@@ -256,14 +258,33 @@ def _check_depth_by_events(text: str, file: str) -> None:
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
         raise DefinitionError(_yaml_syntax_error(exc, file, text)) from None
+    except yaml.reader.ReaderError as exc:
+        raise DefinitionError(_reader_error(exc, file, text)) from None
+
+
+def _reader_error(exc: yaml.reader.ReaderError, file: str, text: str) -> Diagnostic:
+    """A character YAML refuses anywhere (a control character); located at its first use."""
+    character = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    # libyaml counts the position in bytes, PyYAML in characters: find the character instead.
+    offset = max(text.find(character), 0)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Diagnostic(
+        Location(file, line, column),
+        f"the file contains the control character U+{ord(character[:1] or '?'):04X}, which YAML "
+        f"does not allow; remove it",
+    )
 
 
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
     context = exc.context or ""
-    if "quoted scalar" in context and "end of stream" in problem and exc.context_mark:
-        mark = exc.context_mark  # where the unclosed quote opens, not the end of the file
+    if exc.context_mark and (
+        "quoted scalar" in context and "end of stream" in problem
+        or "flow sequence" in context or "flow mapping" in context
+    ):
+        mark = exc.context_mark  # where the unclosed quote or bracket opens, not where it ends
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     here = _char_at(text, line, column)
     message = f"YAML syntax error: {problem}"
@@ -298,6 +319,14 @@ def _syntax_hint(problem: str, context: str, here: str) -> str:
         return "if the value contains ': ', put the whole value in quotes; otherwise check the indentation"
     if "quoted scalar" in context and "end of stream" in problem:
         return "this quoted value is never closed: add the closing quote"
+    if "flow sequence" in context or "flow mapping" in context:
+        opening, closing = ("[", "]") if "sequence" in context else ("{", "}")
+        return (
+            f"the '{opening}' here is not closed by a matching '{closing}'; add it, and put "
+            "values that contain ',', '[', ']', '{' or '}' in quotes"
+        )
+    if "expected '-' indicator" in problem or "expected <block end>" in problem:
+        return "this line is indented differently from the lines around it: align it with its siblings"
     if "did not find expected key" in problem:
         return (
             "check the indentation of this line, and put values in quotes when they contain "

@@ -8,6 +8,7 @@ from typing import Any
 from compiler.durations import format_duration
 from compiler.escape import terminal_safe
 from compiler.plan import Plan, Step
+from compiler.suggest import printable
 
 
 def plan_as_json(plan: Plan) -> str:
@@ -106,7 +107,7 @@ def summary_line(plan: Plan, path: str) -> str:
     """The one-line result of `runbook validate` for the file at `path`."""
     hosts = sum(len(s.hosts) for s in plan.sites)
     return (
-        f"{path}: valid: plan '{plan.info.name}', {_summary(plan)}, "
+        f"{printable(path)}: valid: plan '{plan.info.name}', {_summary(plan)}, "
         f"{len(plan.sites)} site{'s' if len(plan.sites) != 1 else ''}, "
         f"{hosts} host{'s' if hosts != 1 else ''}; fingerprint {plan.fingerprint[:12]}"
     )

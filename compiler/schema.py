@@ -107,7 +107,7 @@ def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnos
         return [
             Diagnostic(
                 doc.locate(path + (unknown,), key=True),
-                f"{prefix}unknown key {shown(unknown)}{did_you_mean(unknown, allowed)}"
+                f"{prefix}unknown key {shown(unknown)}{_unknown_key_hint(unknown, allowed, path)}"
                 f" (allowed here: {', '.join(allowed)})",
             )
             for unknown in value
@@ -181,6 +181,17 @@ def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnos
     return [Diagnostic(location, f"{prefix}{subject}: {error.message}")]  # pragma: no cover
 
 
+def _unknown_key_hint(unknown: str, allowed: list[str], path: Path_) -> str:
+    """did-you-mean, or where the key belongs when it is misplaced at the top level."""
+    suggestion = did_you_mean(unknown, allowed)
+    if suggestion or path:
+        return suggestion
+    plan_keys = schema()["$defs"]["plan"]["properties"]
+    if unknown in plan_keys:
+        return f"; {shown(unknown)} belongs under 'plan:': indent it below 'plan:'"
+    return ""
+
+
 def _version_message(value: Any, doc: Document) -> str:
     if isinstance(value, str) and value.strip() == "1":
         return "'version' must be the number 1, not the text '1': write 'version: 1' without quotes"
@@ -207,9 +218,17 @@ def _type_message(
         return f"{message}; put it in quotes: \"{raw}\""
     if expected == "integer" and isinstance(value, str) and value.strip().isdigit():
         return f"{message}; remove the quotes"
-    if expected == "array" and isinstance(value, str):
+    if expected == "array" and isinstance(value, str) and _holds_text(subschema):
         return f"{message}; write a list, for example [{printable(value)}]"
+    if expected == "object" and isinstance(value, str) and len(path) == 4 and path[2] == "hosts":
+        return f"{message}; write {{address: {printable(value)}}}"
     return message
+
+
+def _holds_text(array_schema: dict[str, Any]) -> bool:
+    """Whether the items of this list are plain text (ids, checklist lines), not mappings."""
+    items = array_schema.get("items", {})
+    return isinstance(items, dict) and items.get("$ref") in ("#/$defs/id", "#/$defs/line")
 
 
 def _missing_key(error: jsonschema.ValidationError) -> str:

@@ -19,9 +19,9 @@ _DEPENDENCY_KEYS = ("requires", "after")
 def check_semantics(doc: Document) -> list[Diagnostic]:
     """Every semantic problem of `doc`, located."""
     data = doc.data if isinstance(doc.data, dict) else {}
-    # Without a mapping of sites the schema has already said so; checking every
+    # Without a (non-empty) mapping of sites the schema has already said so; checking every
     # resource's site against nothing would only repeat it once per resource.
-    sites = data.get("sites") if isinstance(data.get("sites"), dict) else None
+    sites = data.get("sites") if isinstance(data.get("sites"), dict) and data.get("sites") else None
     raw_resources = data.get("resources") if isinstance(data.get("resources"), list) else []
     resources = [(i, r) for i, r in enumerate(raw_resources) if isinstance(r, dict)]
 
