@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from compiler import markdown
 from compiler.escape import shell_comment, shell_quote, terminal_safe
 from compiler.resources import package_dir
 
@@ -42,6 +43,7 @@ def environment() -> jinja2.Environment:
     env.filters["shell_comment"] = shell_comment
     # Marks the one value inserted as is: the fixed runtime, which is code we wrote.
     env.filters["verbatim"] = str
+    env.filters.update(markdown.FILTERS)
     return env
 
 

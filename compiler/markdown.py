@@ -1,0 +1,396 @@
+"""Markdown and Mermaid escaping: user text that cannot change the runbook's structure.
+
+One filter per place a value lands in the runbook:
+
+- `md_inline`: a one-line value in running text, a heading or a table cell;
+- `md_cell`: the same for a table cell that may be empty (shown as a dash);
+- `md_inline_markup`: a one-line value whose inline Markdown (code, emphasis) is kept;
+- `md_code_span`: a one-line value shown as inline code;
+- `md_fence`: a command shown as a fenced code block, verbatim;
+- `md_block`: Markdown prose (descriptions, instructions, rollbacks, the abort plan),
+  rendered as Markdown but unable to add headings, raw HTML, link definitions or an
+  unclosed code fence;
+- `mermaid_label` / `mermaid_id`: text and identifiers inside the Mermaid diagram;
+- `md_anchor` / `md_href`: the explicit anchors of step sections and links to them.
+
+Control characters never reach the output raw: they are shown as \\xNN (newlines and
+tabs are kept where the target allows them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from compiler.escape import terminal_safe
+
+#: What an empty table cell shows, so that a printed blank never looks like a misprint.
+EMPTY_CELL = "—"
+
+# Characters that start inline constructs anywhere in a line (CommonMark plus the GFM
+# extensions GitHub renders: tables `|`, strikethrough `~`, math `$`).
+_INLINE_SPECIAL = re.compile(r"[\\`*_\[\]<#|~$]")
+_ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)")
+# What makes a line a list item, a quote, a thematic break or a setext underline.
+_BLOCK_START = re.compile(r"^(?:[-+](?=[ \t]|$)|=+$|-+$|>|\d{1,9}(?=[.)](?:[ \t]|$)))")
+_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+_ANCHOR = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_MERMAID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _one_line(text: str) -> str:
+    """Whitespace runs (newlines included) as one space, control characters made visible."""
+    return terminal_safe(_WHITESPACE.sub(" ", text).strip())
+
+
+def md_inline(value: str | int) -> str:
+    """A one-line value for running text, a heading or a table cell: nothing in it is markup."""
+    text = _one_line(str(value))
+    text = _INLINE_SPECIAL.sub(lambda m: "\\" + m.group(), text)
+    text = _ENTITY.sub(r"\\&", text)
+    # The templates never start a line with a value, but a value that did must not
+    # become a list item, a blockquote or a setext underline.
+    return _defuse_block_start(text)
+
+
+def _defuse_block_start(text: str) -> str:
+    """`text` with a leading list, quote or underline marker escaped (the backslash stays invisible)."""
+    match = _BLOCK_START.match(text)
+    if not match:
+        return text
+    if match.group()[0].isdigit():  # "1." and "1)": escape the punctuation, not the digit
+        return text[:match.end()] + "\\" + text[match.end():]
+    return "\\" + text
+
+
+def md_cell(value: str | int | None) -> str:
+    """A table cell: like md_inline, and a dash for a missing value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return EMPTY_CELL
+    return md_inline(value)
+
+
+def md_inline_markup(value: str) -> str:
+    """One line of Markdown for a list item: code spans, emphasis and links stay; HTML does not.
+
+    For one-line fields that authors write with inline markup (prerequisites). The value
+    stands after a list marker, so no block can start in it; only inline HTML, autolinks
+    and a leading list or heading marker need defusing.
+    """
+    text = _one_line(value)
+    text = "\\" + text if _ATX.match(text) else _defuse_block_start(text)
+    return _escape_inline_prose(text, _spans_are_certain([text]))
+
+
+def md_code_span(value: str | int) -> str:
+    """A one-line value as inline code, delimited by more backticks than it contains.
+
+    Not for table cells: GFM splits cells at a `|` even inside code.
+    """
+    text = _one_line(str(value))
+    fence = "`" * (_longest_run(text, "`") + 1)
+    if text.startswith("`") or text.endswith("`"):  # so the delimiters stay apart from the content
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def md_fence(value: str, info: str = "") -> str:
+    """A fenced code block holding `value` verbatim (control characters aside).
+
+    The fence is longer than any run of backticks inside, so no line of the command
+    can close it early.
+    """
+    text = terminal_safe(value)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    return f"{fence}{_info(info)}\n{text}{fence}"
+
+
+def md_anchor(anchor: str) -> str:
+    """The explicit anchor a section links to, e.g. <a id="step-3"></a>."""
+    if not _ANCHOR.match(anchor):
+        raise ValueError(f"not a safe anchor: {anchor!r}")
+    return f'<a id="{anchor}"></a>'
+
+
+def md_href(anchor: str) -> str:
+    """The link target of an anchor made by md_anchor, e.g. #step-3."""
+    if not _ANCHOR.match(anchor):
+        raise ValueError(f"not a safe anchor: {anchor!r}")
+    return f"#{anchor}"
+
+
+# ---------------------------------------------------------------------------
+# Markdown prose
+
+# Leading container markup: indentation, blockquote markers and list markers.
+_CONTAINER = re.compile(r"(?:[ \t]*(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$)))*[ \t]*")
+_QUOTE_PREFIX = re.compile(r"[ \t>]*")
+_FENCE_OPEN = re.compile(r"^(?:(`{3,})([^`]*)|(~{3,})(.*))$")
+_ATX = re.compile(r"^#{1,6}(?=[ \t]|$)")
+_SETEXT = re.compile(r"^(?:=+|-+)[ \t]*$")
+_INFO_WORD = re.compile(r"^[A-Za-z0-9_+#.-]{1,40}$")
+
+
+def md_block(value: str) -> str:
+    """Markdown prose, kept as Markdown but contained: it cannot change the runbook's outline.
+
+    The text is read line by line with deliberately simple rules:
+    - every code fence (at any indentation, in a list or a quote) is written again at
+      the left margin with a fence of our own, longer than any backtick run inside, and
+      closed even if the author forgot to close it;
+    - outside code, lines that would be headings (`# x`, or a `===` / `---` underline)
+      are escaped, and so are `<` that could start HTML, a comment or an autolink, and
+      `]:` that could define a link;
+    - code spans are left alone only where their extent is certain (see
+      `_spans_are_certain`); anywhere else the escaping applies inside them too, which
+      at worst shows a stray backslash but never lets markup through.
+    Trailing spaces are dropped and runs of blank lines become one.
+    """
+    # The final newline of a YAML block is not a line of content (it would otherwise
+    # end up as a blank line inside an unclosed fence).
+    lines = terminal_safe(value).rstrip("\n").split("\n")
+    segments = _split_fences(lines)
+    prose_lines = [line for kind, chunk in segments if kind == "prose" for line in chunk]
+    honour_spans = _spans_are_certain(prose_lines)
+
+    out: list[str] = []
+    for kind, chunk in segments:
+        if kind == "code":
+            out.extend(chunk)
+            continue
+        previous = ""  # after a fence (or at the start) no paragraph goes on, so no underline
+        for raw in chunk:
+            line = raw.rstrip()
+            if not line:
+                if out and out[-1]:
+                    out.append("")
+                previous = ""
+                continue
+            out.append(_escape_prose_line(line, previous, honour_spans))
+            previous = line
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def _split_fences(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """The text as prose and code segments; each code segment is a complete fenced block."""
+    segments: list[tuple[str, list[str]]] = []
+    prose: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        prefix_end = _CONTAINER.match(line).end()  # type: ignore[union-attr]
+        opener = _FENCE_OPEN.match(line[prefix_end:])
+        if opener is None:
+            prose.append(line)
+            i += 1
+            continue
+        char = "`" if opener.group(1) else "~"
+        length = len(opener.group(1) or opener.group(3))
+        info = (opener.group(2) if char == "`" else opener.group(4)) or ""
+        content: list[str] = []
+        i += 1
+        while i < len(lines):
+            candidate = lines[i]
+            rest = candidate[_CONTAINER.match(candidate).end():].rstrip()  # type: ignore[union-attr]
+            if rest and set(rest) == {char} and len(rest) >= length:
+                i += 1
+                break
+            content.append(_dedent(candidate, prefix_end))
+            i += 1
+        if prose:
+            segments.append(("prose", prose))
+            prose = []
+        segments.append(("code", md_fence("\n".join(content) + "\n" if content else "", info).split("\n")))
+    if prose:
+        segments.append(("prose", prose))
+    return segments
+
+
+def _dedent(line: str, width: int) -> str:
+    """A fenced line without the indentation and quote markers of its fence (at most `width`)."""
+    cut = 0
+    while cut < width and cut < len(line) and line[cut] in " \t>":
+        cut += 1
+    return line[cut:]
+
+
+def _info(info: str) -> str:
+    """The language of a fence: its first word, if it is a plain one."""
+    words = info.split()
+    return words[0] if words and _INFO_WORD.match(words[0]) else ""
+
+
+def _escape_prose_line(line: str, previous: str, honour_spans: bool) -> str:
+    """One line of prose with headings, raw HTML and link definitions defused."""
+    prefix_end = _CONTAINER.match(line).end()  # type: ignore[union-attr]
+    prefix, rest = line[:prefix_end], line[prefix_end:]
+    if _ATX.match(rest):
+        rest = "\\" + rest
+    else:
+        # A setext underline only counts under a paragraph line, and list markers do
+        # not hide it ("Title\n-" is a heading), so look past quote markers only.
+        quote_end = _QUOTE_PREFIX.match(line).end()  # type: ignore[union-attr]
+        if previous.strip() and _SETEXT.match(line[quote_end:]):
+            prefix, rest = line[:quote_end], "\\" + line[quote_end:]
+    return prefix + _escape_inline_prose(rest, honour_spans and _line_allows_spans(rest))
+
+
+def _line_allows_spans(line: str) -> bool:
+    """Whether code spans on this line end where they appear to (no table cell or link around)."""
+    return "|" not in line and "](" not in line
+
+
+def _spans_are_certain(lines: list[str]) -> bool:
+    """Whether every backtick run pairs up within its own line, on lines without tables or links.
+
+    Only then do CommonMark's code spans (which may span lines and can be cut by table
+    cells or swallowed by link destinations) match what a line-by-line reading sees.
+    """
+    for line in lines:
+        if "`" not in line:
+            continue
+        if not _line_allows_spans(line) or not _runs_pair_up(line):
+            return False
+    return True
+
+
+def _runs_pair_up(line: str) -> bool:
+    """Whether every unescaped backtick run on the line opens or closes a code span."""
+    i = 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] != "`":
+            i += 1
+            continue
+        run = _run_at(line, i)
+        close = _closing_run(line, i + run, run)
+        if close is None:
+            return False
+        i = close + run
+    return True
+
+
+def _escape_inline_prose(text: str, honour_spans: bool) -> str:
+    """Escape `<` that could start HTML and `]:` that could define a link, outside code spans."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            out.append(text[i:i + 2])  # an escape the author wrote stays as written
+            i += 2
+            continue
+        if ch == "`" and honour_spans:
+            run = _run_at(text, i)
+            close = _closing_run(text, i + run, run)
+            end = close + run if close is not None else i + run
+            out.append(text[i:end])
+            i = end
+            continue
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        opens_html = ch == "<" and nxt != "" and ((nxt.isascii() and nxt.isalpha()) or nxt in "/!?")
+        if opens_html or (ch == "]" and nxt == ":"):
+            out.append("\\")
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _run_at(text: str, start: int) -> int:
+    """Length of the run of backticks starting at `start`."""
+    end = start
+    while end < len(text) and text[end] == "`":
+        end += 1
+    return end - start
+
+
+def _closing_run(text: str, start: int, length: int) -> int | None:
+    """Start of the next run of exactly `length` backticks at or after `start` (code spans ignore backslashes)."""
+    i = start
+    while i < len(text):
+        if text[i] == "`":
+            run = _run_at(text, i)
+            if run == length:
+                return i
+            i += run
+        else:
+            i += 1
+    return None
+
+
+def _longest_run(text: str, char: str) -> int:
+    """Length of the longest run of `char` in `text`."""
+    runs = re.findall(re.escape(char) + "+", text)
+    return max((len(r) for r in runs), default=0)
+
+
+# ---------------------------------------------------------------------------
+# Mermaid
+
+# Mermaid labels go through its own entity decoding, Markdown and HTML: every character
+# that means something to one of them is written as a Mermaid entity code (#NN;).
+_MERMAID_SPECIAL = {
+    "#": "#35;",
+    '"': "#quot;",
+    "&": "#amp;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "`": "#96;",
+    "*": "#42;",
+    "_": "#95;",
+    "~": "#126;",
+    "[": "#91;",
+    "]": "#93;",
+    "\\": "#92;",
+    "|": "#124;",
+    "{": "#123;",
+    "}": "#125;",
+    ";": "#59;",
+    "%": "#37;",
+    "$": "#36;",
+}
+# "3. Title" would be read as a Markdown list ("Unsupported markdown: list").
+_MERMAID_LIST_START = re.compile(r"^(\d{1,9})([.)])|^([-+])(?= )")
+
+
+def mermaid_label(value: str | int) -> str:
+    """A quoted Mermaid label that shows `value` as plain text."""
+    text = _one_line(str(value))
+    lead = ""
+    match = _MERMAID_LIST_START.match(text)
+    if match:
+        if match.group(1):
+            lead = match.group(1) + f"#{ord(match.group(2))};"
+        else:
+            lead = f"#{ord(match.group(3))};"
+        text = text[match.end():]
+    body = "".join(_MERMAID_SPECIAL.get(ch, ch) for ch in text)
+    return f'"{lead}{body}"'
+
+
+def mermaid_id(value: str) -> str:
+    """A Mermaid node or subgraph id; only ids the renderer made itself are accepted."""
+    if not _MERMAID_ID.match(value) or value.lower() in {"end", "graph", "flowchart", "subgraph"}:
+        raise ValueError(f"not a safe Mermaid id: {value!r}")
+    return value
+
+
+#: The filters the runbook template uses, by the name it uses them under.
+FILTERS = {
+    "md_inline": md_inline,
+    "md_cell": md_cell,
+    "md_inline_markup": md_inline_markup,
+    "md_code_span": md_code_span,
+    "md_fence": md_fence,
+    "md_block": md_block,
+    "md_anchor": md_anchor,
+    "md_href": md_href,
+    "mermaid_label": mermaid_label,
+    "mermaid_id": mermaid_id,
+}
