@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -14,10 +13,17 @@ def terminal_safe(text: str) -> str:
 
 
 def shell_quote(text: str | int | None) -> str:
-    """A bash word that stands for exactly `text` (single-quoted unless plainly safe)."""
+    """A bash word that stands for exactly `text`: single-quoted, unless it is a number.
+
+    Always quoting (where shlex.quote leaves `step-1` bare) keeps every value visibly
+    data and spares shellcheck from reading `a-b` as arithmetic.
+    """
     if text is None:
         return "''"
-    return shlex.quote(str(text))
+    value = str(text)
+    if value.isdigit() and value.isascii():
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 def shell_comment(text: str | int) -> str:

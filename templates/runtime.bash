@@ -9,8 +9,10 @@
 set -o nounset -o pipefail
 shopt -s inherit_errexit
 umask 077
-# A file-size limit must fail a write (which is checked), not kill the script mid-line.
-trap '' XFSZ
+# A file-size limit must fail a write (which is checked), not kill the script mid-line;
+# a vanished reader (the output pump, a closed terminal) must fail a write, not kill us.
+# Steps get both signals back (`trap -` before they start).
+trap '' XFSZ PIPE
 
 readonly EXIT_OK=0 EXIT_FAILED=1 EXIT_USAGE=2 EXIT_JOURNAL=3 EXIT_QUIT=4 EXIT_LOCKED=75
 readonly KILL_GRACE=10           # seconds between TERM and KILL for a step that must stop
@@ -37,7 +39,9 @@ RUN_START_US=0
 REMAINING_ESTIMATE=0
 CURRENT_STEP=0
 STEP_PID=''
-PUMP_PID=''
+PUMP_FD=''
+ACK_FD=''
+PUMP_TOKEN=''
 LOCK_FD=''
 LOG_FD=''
 JOURNAL_FD=''
@@ -440,19 +444,60 @@ reset_journal() {
 
 # --- Running commands ---------------------------------------------------------------------------
 
-# pump N: copy a step's output to the screen and, line by line with a timestamp, to the log.
+# The output pump: one process for the whole run copies every step's output to the
+# screen and, line by line with a timestamp, to the log. A step writes into it through
+# PUMP_FD; after the step, a marker line (PUMP_TOKEN, unguessable) goes down the same
+# pipe and the pump answers on ACK_FD once everything before it is shown and logged.
+# One pump instead of one per step saves a process per step, and a daemon that a step
+# leaves holding the pipe cannot make the run wait.
 pump() {
   trap '' INT HUP
   [[ -n $LOCK_FD ]] && exec {LOCK_FD}>&-
   [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
-  local line ts
+  local line ts step=0 marker
   while IFS= read -r line || [[ -n $line ]]; do
+    marker=''
+    if [[ $line == *"$PUMP_TOKEN"* ]]; then
+      marker=${line#*"$PUMP_TOKEN"}
+      line=${line%%"$PUMP_TOKEN"*}
+      [[ -n $line ]] || { pump_marker "$marker"; continue; }
+    fi
     printf '  | %s\n' "$line"
     if [[ -n $LOG_FD ]]; then
       printf -v ts '%(%Y-%m-%dT%H:%M:%S%z)T' -1
-      printf '%s [%s] OUT step %s: %s\n' "$ts" "$OPERATOR" "$1" "$line" 1>&"$LOG_FD" 2>/dev/null || true
+      printf '%s [%s] OUT step %s: %s\n' "$ts" "$OPERATOR" "$step" "$line" 1>&"$LOG_FD" 2>/dev/null || true
     fi
+    [[ -z $marker ]] || pump_marker "$marker"
   done
+}
+
+# pump_marker "begin N" | "end N": the pump's side of the handshake.
+pump_marker() {
+  case $1 in
+    begin\ *) step=${1#begin } ;;
+    end\ *) printf '%s\n' "$1" 1>&"$ACK_FD" 2>/dev/null || true ;;
+  esac
+}
+
+start_pump() {
+  local hex
+  printf -v hex '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$$"
+  PUMP_TOKEN=$'\x1f'"runbook-$hex:"
+  # shellcheck disable=SC2312  # nothing to check: the substitution only has to exist
+  exec {ACK_FD}<> <(:)
+  # shellcheck disable=SC2312  # the pump's own status does not matter
+  exec {PUMP_FD}> >(pump)
+
+}
+
+# pump_sync N: wait until the pump has shown and logged all output of step N so far.
+pump_sync() {
+  local ack
+  printf '%send %s\n' "$PUMP_TOKEN" "$1" 1>&"$PUMP_FD" 2>/dev/null || return 0
+  while IFS= read -r -t 5 -u "$ACK_FD" ack; do
+    [[ $ack == "end $1" ]] && return 0
+  done
+  return 0
 }
 
 # The command run on a remote host: decode the step, run it in its own process group, and
@@ -483,25 +528,23 @@ execute() {
   else
     command=(bash -c "$code")
   fi
-  local out_fd
-  # shellcheck disable=SC2312  # the pump's status does not matter; the step's does
-  exec {out_fd}> >(pump "$n")
-  PUMP_PID=$!
+  [[ -n $PUMP_FD ]] || start_pump
+  printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
   # The step gets no terminal input (a question it asks fails fast instead of hanging or
   # eating the operator's keys) and none of our file descriptors (a daemon it starts must
   # not hold the lock, the journal or the log). `timeout` puts it in a process group of
   # its own, which a timeout or Ctrl-C stops as a whole.
   (
     close_private_fds
-    exec timeout -k "$KILL_GRACE" "$limit" "${command[@]}" </dev/null >&"$out_fd" 2>&1
+    trap - PIPE XFSZ
+    exec timeout -k "$KILL_GRACE" "$limit" "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
   ) &
   STEP_PID=$!
-  exec {out_fd}>&-
   journal_write PID "$n" "${STEP_ID[n]}" "$STEP_PID"
   RC=0
   wait "$STEP_PID" || RC=$?
   STEP_PID=''
-  wait_for_pump
+  pump_sync "$n"
 }
 
 close_private_fds() {
@@ -509,18 +552,8 @@ close_private_fds() {
   [[ -n $LOG_FD ]] && exec {LOG_FD}>&-
   [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
   [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
+  [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
   return 0
-}
-
-# The pump ends when the step's output closes; a daemon the step left behind may keep it
-# open, so wait a little, not forever.
-wait_for_pump() {
-  local i
-  for ((i = 0; i < 40; i++)); do
-    kill -0 "$PUMP_PID" 2>/dev/null || break
-    pause 0.05
-  done
-  PUMP_PID=''
 }
 
 describe_rc() { # rc -> words
