@@ -52,6 +52,7 @@ OPERATOR=''
 FINISHED=0
 EXIT_STATUS=$EXIT_OK
 SEEN_TTY=0
+KILL_NOW=0
 
 BOLD='' RED='' GREEN='' YELLOW='' RESET=''
 
@@ -893,14 +894,15 @@ on_exit() {
 # shellcheck disable=SC2329  # invoked by trap
 on_signal() {
   set +o nounset
-  trap '' INT TERM HUP
+  trap '' TERM HUP
+  trap 'KILL_NOW=1' INT
   local name=$1 status=$2 i
   printf '\n%s\n' "${YELLOW}$name received.${RESET}" >&2
   log_line "SIGNAL $name"
   if [[ -n $STEP_PID ]]; then
-    printf '%s\n' "Stopping step $CURRENT_STEP (TERM, then KILL after ${KILL_GRACE}s)..." >&2
+    printf '%s\n' "Stopping step $CURRENT_STEP (TERM now, KILL in ${KILL_GRACE}s; press Ctrl-C again to kill it now)..." >&2
     kill -TERM "$STEP_PID" 2>/dev/null
-    for ((i = 0; i < KILL_GRACE * 10; i++)); do
+    for ((i = 0; i < KILL_GRACE * 10 && !KILL_NOW; i++)); do
       kill -0 "$STEP_PID" 2>/dev/null || break
       pause 0.1
     done
@@ -911,6 +913,7 @@ on_signal() {
     STATUS[CURRENT_STEP]=interrupted
     log_line "INTERRUPTED step $CURRENT_STEP ${STEP_ID[CURRENT_STEP]}: outcome unknown"
   fi
+  trap '' INT
   exit "$status"
 }
 

@@ -406,3 +406,23 @@ def test_timeout_kills_the_step_and_the_children_it_left_in_the_background(tmp_p
             break
         assert time.monotonic() < deadline, "the background child outlived the step's timeout"
         time.sleep(0.05)
+
+
+def test_second_ctrl_c_kills_a_step_that_ignores_term_at_once(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: stubborn
+      title: Ignores TERM
+      site: a
+      run: trap '' TERM; touch stubborn.started; sleep 60
+    """))
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("y")
+    wait_for(tmp_path / "stubborn.started")
+    child.sendintr()
+    child.expect("press Ctrl-C again to kill it now")
+    started = time.monotonic()
+    child.sendintr()
+    assert finish(child) == 130
+    assert time.monotonic() - started < 5, "the second Ctrl-C does not wait for the grace period"
+    assert built.ends() == [("stubborn", "interrupted")]
