@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,11 @@ def shell_lines(text: str) -> list[list[str]]:
             continue
         for line in body.splitlines():
             line = line.strip().removeprefix("$ ")
-            words = shlex.split(line, comments=True) if line else []
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:  # not shell (a file tree, prose): only commands must parse
+                assert not line.startswith(("runbook ", "./")), f"README.md: cannot parse {line!r}"
+                continue
             if words:
                 commands.append(words)
     return commands
@@ -55,6 +60,11 @@ def readme_runbook_commands() -> list[list[str]]:
         for words in shell_lines(README.read_text("utf-8"))
         if words[0] == "runbook" and any(w.startswith("runbooks/") for w in words)
     ]
+
+
+def readme_script_commands() -> list[list[str]]:
+    """`./build/<name>.sh ...` lines of the README: the rehearsal of an example's script."""
+    return [words for words in shell_lines(README.read_text("utf-8")) if re.fullmatch(r"\./build/[^/]+\.sh", words[0])]
 
 
 # --- The definition reference ------------------------------------------------------------
@@ -143,7 +153,6 @@ def test_update_without_markers_fails_and_leaves_the_file_alone(tmp_path: Path, 
 
 
 def test_the_module_prints_the_reference():
-    import subprocess
     import sys
 
     result = subprocess.run(
@@ -193,6 +202,24 @@ def test_every_runbook_command_in_the_readme_runs(words: list[str], tmp_path: Pa
     assert result.returncode == 0, f"`{' '.join(words)}` failed:\n{result.stderr}"
     if args[0] == "validate":
         assert ": valid:" in result.stdout
+
+
+@pytest.mark.parametrize("words", readme_script_commands(), ids=lambda words: " ".join(words))
+def test_every_script_rehearsal_in_the_readme_runs(words: list[str], tmp_path: Path):
+    name = Path(words[0]).stem
+    assert (ROOT / "runbooks" / f"{name}.yaml").is_file(), f"README.md runs {words[0]}, but runbooks/{name}.yaml does not exist"
+    assert set(words[1:]) <= {"--dry-run", "-n", "--list", "--help", "-h"}, "README rehearsals must not run anything"
+    built = run_cli("build", f"runbooks/{name}.yaml", "-o", str(tmp_path))
+    assert built.returncode == 0, built.stderr
+    result = subprocess.run(
+        [str(tmp_path / f"{name}.sh"), *words[1:]], capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert result.returncode == 0, f"`{' '.join(words)}` failed:\n{result.stderr}"
+
+
+def test_the_walkthrough_rehearses_and_runs_a_script():
+    assert readme_script_commands(), "the walkthrough shows no ./build/<name>.sh --dry-run"
 
 
 def test_every_plan_written_in_the_readme_is_valid(tmp_path: Path):
