@@ -40,7 +40,9 @@ _MERMAID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 def _one_line(text: str) -> str:
     """Whitespace runs (newlines included) as one space, control characters made visible."""
-    return terminal_safe(_WHITESPACE.sub(" ", text).strip())
+    # strip(" ") and not strip(): str.strip() would also drop control characters such as
+    # \x1c-\x1f silently, where they should be shown.
+    return terminal_safe(_WHITESPACE.sub(" ", text).strip(" "))
 
 
 def md_inline(value: str | int) -> str:
@@ -131,6 +133,7 @@ _FENCE_OPEN = re.compile(r"^(?:(`{3,})([^`]*)|(~{3,})(.*))$")
 _ATX = re.compile(r"^#{1,6}(?=[ \t]|$)")
 _SETEXT = re.compile(r"^(?:=+|-+)[ \t]*$")
 _INFO_WORD = re.compile(r"^[A-Za-z0-9_+#.-]{1,40}$")
+_PLAIN_LINK_TAIL = re.compile(r"\]\([^\s()<>\"'`\\]*\)")
 
 
 def md_block(value: str) -> str:
@@ -236,26 +239,46 @@ def _escape_prose_line(line: str, previous: str, honour_spans: bool) -> str:
         quote_end = _QUOTE_PREFIX.match(line).end()  # type: ignore[union-attr]
         if previous.strip() and _SETEXT.match(line[quote_end:]):
             prefix, rest = line[:quote_end], "\\" + line[quote_end:]
-    return prefix + _escape_inline_prose(rest, honour_spans and _line_allows_spans(rest))
-
-
-def _line_allows_spans(line: str) -> bool:
-    """Whether code spans on this line end where they appear to (no table cell or link around)."""
-    return "|" not in line and "](" not in line
+    return prefix + _escape_inline_prose(rest, honour_spans)
 
 
 def _spans_are_certain(lines: list[str]) -> bool:
-    """Whether every backtick run pairs up within its own line, on lines without tables or links.
+    """Whether reading code spans line by line finds exactly the spans CommonMark finds.
 
-    Only then do CommonMark's code spans (which may span lines and can be cut by table
-    cells or swallowed by link destinations) match what a line-by-line reading sees.
+    CommonMark pairs backtick runs across the lines of a paragraph, GFM cuts them at table
+    cell pipes, and a link's destination or title (which may go on over the following
+    lines, up to a blank line) swallows backticks. So spans are trusted only when every
+    backtick run pairs up within its own line, on lines without `|`, and no backtick
+    stands where a link destination or title could be.
     """
+    in_link_tail = False
     for line in lines:
+        if not line.strip():
+            in_link_tail = False
+            continue
+        tail = 0 if in_link_tail else _open_link_tail(line)
+        if tail >= 0:
+            in_link_tail = True
         if "`" not in line:
             continue
-        if not _line_allows_spans(line) or not _runs_pair_up(line):
+        if "|" in line or not _runs_pair_up(line) or (tail >= 0 and "`" in line[tail:]):
             return False
     return True
+
+
+def _open_link_tail(line: str) -> int:
+    """Where a link destination or title starts that may run on (and hold backticks), or -1.
+
+    `](url)` with a plain destination closed on the same line ends there; anything else
+    after `](` (a title, angle brackets, spaces, a line end) may go on.
+    """
+    pos = line.find("](")
+    while pos >= 0:
+        plain = _PLAIN_LINK_TAIL.match(line, pos)
+        if plain is None:
+            return pos
+        pos = line.find("](", plain.end())
+    return -1
 
 
 def _runs_pair_up(line: str) -> bool:
