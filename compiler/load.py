@@ -363,6 +363,10 @@ class _Builder:
         # id(node) -> (value, expanded size, depth): aliases share the node object.
         self._memo: dict[int, tuple[Any, int, int]] = {}
         self._distinct = 0
+        self._aliases = False
+        self._too_deep = False
+        # Nodes being built: an alias to one of them is a loop (`&a [*a]`), not a repetition.
+        self._open: set[int] = set()
 
     def build(self, root: yaml.Node) -> Any:
         value, size, _ = self._build(root)
@@ -378,29 +382,50 @@ class _Builder:
     def _build(self, node: yaml.Node) -> tuple[Any, int, int]:
         known = self._memo.get(id(node))
         if known is not None:
+            self._aliases = True  # only an alias reaches the same node twice
             return known
         self._distinct += 1
         if isinstance(node, yaml.ScalarNode):
             result: tuple[Any, int, int] = (self._scalar(node), 1, 0)
         elif isinstance(node, yaml.SequenceNode):
             self._check_tag(node, _SEQ)
+            self._open.add(id(node))
             items, size, depth = [], 1, 0
             for child in node.value:
+                if self._loops(child, node):
+                    continue
                 value, child_size, child_depth = self._build(child)
                 items.append(value)
                 size += child_size
                 depth = max(depth, child_depth)
+            self._open.discard(id(node))
             result = (items, size, depth + 1)
         else:
+            self._open.add(id(node))
             result = self._mapping(node)
-        if result[2] > MAX_DEPTH and not any("nests deeper" in e.message for e in self.errors):
+            self._open.discard(id(node))
+        if result[2] > MAX_DEPTH and not self._too_deep:
+            self._too_deep = True
             self.errors.append(Diagnostic(
                 _where(node, self.file),
-                f"the document nests deeper than {MAX_DEPTH} levels (through aliases); "
-                "a definition needs only a few",
+                f"the document nests deeper than {MAX_DEPTH} levels once its aliases are "
+                "expanded; a definition needs only a few"
+                if self._aliases
+                else _TOO_DEEP,
             ))
         self._memo[id(node)] = result
         return result
+
+    def _loops(self, child: yaml.Node, where: yaml.Node) -> bool:
+        """Whether `child` is an alias of a value that contains it; reported at `where`."""
+        if id(child) not in self._open:
+            return False
+        self.errors.append(Diagnostic(
+            _where(where, self.file),
+            "a YAML alias here refers to a value that contains it, an endless loop; "
+            "remove the alias or point it at another anchor",
+        ))
+        return True
 
     def _mapping(self, node: yaml.MappingNode) -> tuple[Any, int, int]:
         self._check_tag(node, _MAP)
@@ -435,6 +460,8 @@ class _Builder:
                 ))
                 continue
             seen[key] = key_node
+            if self._loops(value_node, key_node):
+                continue
             value, child_size, child_depth = self._build(value_node)
             mapping[key] = value
             size += child_size + 1
