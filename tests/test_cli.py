@@ -186,7 +186,7 @@ def test_plan_fingerprint_matches_validate_and_build_sources(small: Path) -> Non
         (("validate", "--strict", "x.yaml"), "unrecognized arguments: --strict"),
         (("plan", "--format", "xml", "x.yaml"), "argument --format: invalid choice: 'xml'"),
         (("plan", "--format"), "argument --format: expected one argument"),
-        (("validate", "a.yaml", "b.yaml"), "unrecognized arguments: b.yaml"),
+        (("plan", "a.yaml", "b.yaml"), "unrecognized arguments: b.yaml"),
         (("validate", ""), "argument FILE: must not be empty; pass the path of a definition file"),
         (("plan", ""), "argument FILE: must not be empty; pass the path of a definition file"),
     ],
