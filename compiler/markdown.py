@@ -20,6 +20,8 @@ tabs are kept where the target allows them).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from compiler.escape import terminal_safe
 
@@ -185,7 +187,7 @@ def _split_fences(lines: list[str]) -> list[tuple[str, list[str]]]:
     i = 0
     while i < len(lines):
         line = lines[i]
-        prefix_end = _CONTAINER.match(line).end()  # type: ignore[union-attr]
+        prefix_end = _end_of(_CONTAINER, line)
         opener = _FENCE_OPEN.match(line[prefix_end:])
         if opener is None:
             prose.append(line)
@@ -198,7 +200,7 @@ def _split_fences(lines: list[str]) -> list[tuple[str, list[str]]]:
         i += 1
         while i < len(lines):
             candidate = lines[i]
-            rest = candidate[_CONTAINER.match(candidate).end():].rstrip()  # type: ignore[union-attr]
+            rest = candidate[_end_of(_CONTAINER, candidate):].rstrip()
             if rest and set(rest) == {char} and len(rest) >= length:
                 i += 1
                 break
@@ -211,6 +213,12 @@ def _split_fences(lines: list[str]) -> list[tuple[str, list[str]]]:
     if prose:
         segments.append(("prose", prose))
     return segments
+
+
+def _end_of(prefix: re.Pattern[str], line: str) -> int:
+    """Where the (possibly empty) match of `prefix` at the start of `line` ends."""
+    match = prefix.match(line)
+    return match.end() if match else 0
 
 
 def _dedent(line: str, width: int) -> str:
@@ -229,14 +237,14 @@ def _info(info: str) -> str:
 
 def _escape_prose_line(line: str, previous: str, honour_spans: bool) -> str:
     """One line of prose with headings, raw HTML and link definitions defused."""
-    prefix_end = _CONTAINER.match(line).end()  # type: ignore[union-attr]
+    prefix_end = _end_of(_CONTAINER, line)
     prefix, rest = line[:prefix_end], line[prefix_end:]
     if _ATX.match(rest):
         rest = "\\" + rest
     else:
         # A setext underline only counts under a paragraph line, and list markers do
         # not hide it ("Title\n-" is a heading), so look past quote markers only.
-        quote_end = _QUOTE_PREFIX.match(line).end()  # type: ignore[union-attr]
+        quote_end = _end_of(_QUOTE_PREFIX, line)
         if previous.strip() and _SETEXT.match(line[quote_end:]):
             prefix, rest = line[:quote_end], "\\" + line[quote_end:]
     return prefix + _escape_inline_prose(rest, honour_spans)
@@ -405,7 +413,7 @@ def mermaid_id(value: str) -> str:
 
 
 #: The filters the runbook template uses, by the name it uses them under.
-FILTERS = {
+FILTERS: dict[str, Callable[..., Any]] = {
     "md_inline": md_inline,
     "md_cell": md_cell,
     "md_inline_markup": md_inline_markup,
