@@ -426,3 +426,25 @@ def test_second_ctrl_c_kills_a_step_that_ignores_term_at_once(tmp_path):
     assert finish(child) == 130
     assert time.monotonic() - started < 5, "the second Ctrl-C does not wait for the grace period"
     assert built.ends() == [("stubborn", "interrupted")]
+
+
+def test_a_misspelt_option_gets_a_suggestion(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    result = run_without_terminal(built, "--dryrun")
+    assert result.returncode == 2
+    assert "unknown option: --dryrun; did you mean --dry-run?" in result.stderr
+
+
+def test_a_failing_line_in_a_multi_line_command_fails_the_step(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: multi
+      title: Two lines
+      site: a
+      run: |
+        false
+        echo the last line succeeds > last.out
+    """))
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert "The command failed with exit status 1." in result.stdout
+    assert not (tmp_path / "last.out").exists()
