@@ -364,12 +364,20 @@ class _Builder:
         self._memo: dict[int, tuple[Any, int, int]] = {}
         self._distinct = 0
         self._aliases = False
-        self._too_deep = False
         # Nodes being built: an alias to one of them is a loop (`&a [*a]`), not a repetition.
         self._open: set[int] = set()
 
     def build(self, root: yaml.Node) -> Any:
-        value, size, _ = self._build(root)
+        value, size, depth = self._build(root)
+        if depth > MAX_DEPTH:
+            # Point where the nesting crosses the limit, as the event check does for text.
+            self.errors.append(Diagnostic(
+                _where(self._level_below(root, MAX_DEPTH), self.file),
+                f"the document nests deeper than {MAX_DEPTH} levels once its aliases are "
+                "expanded; a definition needs only a few"
+                if self._aliases
+                else _TOO_DEEP,
+            ))
         limit = MAX_EXPANSION_FACTOR * self._distinct + MAX_EXPANSION_SLACK
         if size > limit:
             self.errors = [Diagnostic(
@@ -404,17 +412,18 @@ class _Builder:
             self._open.add(id(node))
             result = self._mapping(node)
             self._open.discard(id(node))
-        if result[2] > MAX_DEPTH and not self._too_deep:
-            self._too_deep = True
-            self.errors.append(Diagnostic(
-                _where(node, self.file),
-                f"the document nests deeper than {MAX_DEPTH} levels once its aliases are "
-                "expanded; a definition needs only a few"
-                if self._aliases
-                else _TOO_DEEP,
-            ))
         self._memo[id(node)] = result
         return result
+
+    def _level_below(self, node: yaml.Node, levels: int) -> yaml.Node:
+        """The node `levels` down the deepest path from `node` (all of it is built already)."""
+        for _ in range(levels):
+            children = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
+            node = max(
+                (child for child in children if id(child) in self._memo),
+                key=lambda child: self._memo[id(child)][2],
+            )
+        return node
 
     def _loops(self, child: yaml.Node, where: yaml.Node) -> bool:
         """Whether `child` is an alias of a value that contains it; reported at `where`."""

@@ -1,0 +1,187 @@
+"""compiler/load.py: bytes to values with positions; what loads, and how refusals are located.
+
+The refusals a user meets are in tests/invalid/ (exact messages through the CLI); this file
+checks what must load fine and the loader's own guarantees.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import compiler.load as load
+from compiler.errors import DefinitionError
+from compiler.load import Document, load_bytes, load_file
+from tests.conftest import MINIMAL, ROOT, plan_of, run_cli
+
+
+def _error(raw: bytes, name: str = "plan.yaml") -> str:
+    with pytest.raises(DefinitionError) as caught:
+        load_bytes(raw, name)
+    return "\n".join(d.render() for d in caught.value.diagnostics)
+
+
+# --- what loads -----------------------------------------------------------------------------
+
+
+def test_a_utf8_bom_is_accepted_and_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    (tmp_path / "plain.yaml").write_bytes(MINIMAL.encode())
+    with_bom = run_cli("plan", "--format", "json", "bom.yaml", cwd=tmp_path)
+    without = run_cli("plan", "--format", "json", "plain.yaml", cwd=tmp_path)
+    assert with_bom.returncode == 0, with_bom.stderr
+    assert with_bom.stdout.replace("bom.yaml", "plain.yaml") == without.stdout
+    assert run_cli("validate", "bom.yaml", cwd=tmp_path).returncode == 0
+
+
+def test_crlf_line_endings_load_with_the_same_positions() -> None:
+    crlf = MINIMAL.replace("\n", "\r\n").replace("site: a", "site: b")
+    lf = MINIMAL.replace("site: a", "site: b")
+    assert load_bytes(crlf.encode(), "p.yaml").data == load_bytes(lf.encode(), "p.yaml").data
+    doc_crlf, doc_lf = load_bytes(crlf.encode(), "p.yaml"), load_bytes(lf.encode(), "p.yaml")
+    path = ("resources", 0, "site")
+    assert doc_crlf.locate(path) == doc_lf.locate(path)
+    assert doc_crlf.resource_lines == doc_lf.resource_lines == (11,)
+
+
+def test_anchors_and_aliases_of_whole_values_are_fine(tmp_path: Path) -> None:
+    plan = plan_of(
+        """
+        version: 1
+        plan: {name: aliases, title: Aliases}
+        sites:
+          fra: &site {role: primary, hosts: {db: {address: 10.0.0.1}}}
+          dub: *site
+        resources:
+          - id: stop
+            title: &title Restart the application
+            site: fra
+            run: &cmd systemctl restart shop
+            requires: &none []
+          - {id: start, title: *title, site: dub, host: db, run: *cmd, requires: [stop], after: *none}
+        """,
+        tmp_path,
+    )
+    assert [(s.id, s.site.name, s.resource.title, s.resource.run) for s in plan.steps] == [
+        ("stop", "fra", "Restart the application", "systemctl restart shop"),
+        ("start", "dub", "Restart the application", "systemctl restart shop"),
+    ]
+    assert [h.address for s in plan.sites for h in s.hosts] == ["10.0.0.1", "10.0.0.1"]
+
+
+def test_explicit_str_tags_and_dates_are_text() -> None:
+    doc = load_bytes(b"a: !!str no\nb: !!str 010\nc: 2024-05-01\nd: 2024-05-01 10:00:00\n", "p.yaml")
+    assert doc.data == {"a": "no", "b": "010", "c": "2024-05-01", "d": "2024-05-01 10:00:00"}
+
+
+def test_yaml_11_scalars_keep_their_yaml_meaning_for_the_schema_to_judge() -> None:
+    doc = load_bytes(b"a: no\nb: on\nc: 010\nd: 1:20\ne: 0x1f\nf: ~\ng: 1.5\nh: .inf\n", "p.yaml")
+    assert doc.data == {"a": False, "b": True, "c": 8, "d": 80, "e": 31, "f": None, "g": 1.5, "h": float("inf")}
+    assert [doc.raw_text((key,)) for key in "abcde"] == ["no", "on", "010", "1:20", "0x1f"]
+
+
+def test_nesting_up_to_the_limit_loads_and_one_more_level_is_refused() -> None:
+    limit = load.MAX_DEPTH
+    fine = b"x: " + b"[" * (limit - 1) + b"]" * (limit - 1) + b"\n"
+    assert load_bytes(fine, "p.yaml").data["x"] == _nested(limit - 2)
+    too_deep = b"x: " + b"[" * limit + b"]" * limit + b"\n"
+    assert _error(too_deep) == (
+        "plan.yaml:1:67: error: the document nests deeper than 64 levels; a definition needs only a few"
+    )
+
+
+def _nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_a_moderate_use_of_aliases_is_not_mistaken_for_a_bomb() -> None:
+    lines = ["common: &common [a, b, c, d, e, f, g, h]"] + [f"k{i}: *common" for i in range(500)]
+    doc = load_bytes("\n".join(lines).encode(), "p.yaml")
+    assert doc.data["k499"] == list("abcdefgh")
+
+
+def test_an_alias_bomb_is_refused_without_being_expanded() -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for n in range(1, 30):  # 10**30 values once expanded: only counting can survive this
+        lines.append(f"a{n}: &a{n} [" + ",".join([f"*a{n - 1}" if n > 1 else "*a"] * 10) + "]")
+    message = _error("\n".join(lines).encode())
+    assert re.fullmatch(
+        r"plan\.yaml:1:1: error: YAML aliases expand this document to [\d,]{30,} values from \d+ "
+        r"written ones \(an alias bomb\?\); repeat fewer anchored values",
+        message,
+    )
+
+
+def test_a_definition_read_from_a_pipe_works(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(MINIMAL)
+    result = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m compiler validate <(cat plan.yaml)'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("/dev/fd/") and ": valid: plan 'mini'" in result.stdout
+
+
+# --- how refusals are located ---------------------------------------------------------------
+
+
+def test_a_bad_byte_is_located_in_characters_not_bytes() -> None:
+    assert _error("title: ééé ".encode() + b"\xff\n").startswith("plan.yaml:1:12: error: the file is not valid UTF-8 (byte 0xff here)")
+
+
+def test_a_control_character_is_located_even_after_multibyte_text() -> None:
+    assert _error("a: ééé\nb: x\x07y\n".encode()) == (
+        "plan.yaml:2:5: error: the file contains the control character U+0007, which YAML does not allow; remove it"
+    )
+
+
+def test_a_nul_byte_far_into_the_file_is_still_refused_cleanly() -> None:
+    raw = MINIMAL.encode() + b"# " + b"x" * 10_000 + b"\x00\n"
+    assert _error(raw) == (
+        "plan.yaml:15:10003: error: the file contains the control character U+0000, which YAML does not allow; remove it"
+    )
+
+
+def test_the_size_limit_message_names_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "MAX_FILE_BYTES", 2 * 1024 * 1024)
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * (2 * 1024 * 1024) + b"\n")
+    with pytest.raises(DefinitionError) as caught:
+        load_file(str(path))
+    assert caught.value.diagnostics[0].render() == (
+        f"{path}: error: the file is larger than 2 MiB, the most a definition may be: is this the right file?"
+    )
+
+
+def test_locate_points_at_values_keys_and_the_nearest_known_place() -> None:
+    doc = load_bytes(MINIMAL.encode(), "p.yaml")
+    assert str(doc.locate(("resources", 0, "run"))) == "p.yaml:14:10"
+    assert str(doc.locate(("resources", 0, "run"), key=True)) == "p.yaml:14:5"
+    assert str(doc.locate(("sites", "a", "hosts", "h1", "address"))) == "p.yaml:9:21"
+    # A path that leaves the document stops at the last place that exists.
+    assert str(doc.locate(("resources", 0, "requires", 3))) == "p.yaml:11:5"
+    assert str(doc.locate(("resources", 7))) == "p.yaml:11:3"
+    assert str(doc.locate(())) == "p.yaml:1:1"
+    assert doc.raw_text(("resources", 0, "run")) == "echo one"
+    assert doc.raw_text(("resources", 0)) is None
+    assert doc.resource_lines == (11,)
+
+
+def test_locating_in_a_wide_mapping_finds_every_key() -> None:
+    sites = "".join(f"  s{i}: {{role: nope}}\n" for i in range(2000))
+    doc = load_bytes(f"version: 1\nsites:\n{sites}".encode(), "p.yaml")
+    assert [doc.locate(("sites", f"s{i}", "role")).line for i in range(2000)] == list(range(3, 2003))
+
+
+def test_a_document_value_is_frozen() -> None:
+    doc = load_bytes(MINIMAL.encode(), "p.yaml")
+    with pytest.raises(AttributeError):
+        doc.file = "other.yaml"  # type: ignore[misc]
+    assert isinstance(doc, Document)
