@@ -282,14 +282,24 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local _var=$1 _prompt=$2 _answer _choice _key
+  local _var=$1 _prompt=$2 _answer _chunk _choice _key _status
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
-    if ! IFS= read -r _answer </dev/tty; then
+    # Wait in slices of a second: a Ctrl-C that lands just before `read` blocks would
+    # otherwise wait for the next key before its trap runs. Whatever a slice read of
+    # the line is kept, so an answer is never split.
+    _answer=''
+    while true; do
+      IFS= read -r -t 1 _chunk </dev/tty
+      _status=$?
+      _answer+=$_chunk
+      ((_status > 128)) || break
+    done
+    if ((_status != 0)); then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
       printf -v "$_var" '%s' quit
