@@ -6,13 +6,19 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from compiler import __version__
+from compiler.check import check_outputs
+from compiler.check import diagnostics as check_diagnostics
+from compiler.check import summary as check_summary
+from compiler.diff import diff_plans
 from compiler.errors import UserError
 from compiler.output import write_outputs
 from compiler.pipeline import compile_file, render_outputs
+from compiler.render_diff import diff_as_json, diff_as_markdown, diff_as_text
 from compiler.render_plan import plan_as_json, plan_as_text, summary_line
+from compiler.sources import read_plan
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -29,6 +35,8 @@ and a guarded bash script that asks before every step.
   runbook validate plan.yaml         check the definition, report every problem
   runbook plan plan.yaml             show the ordered steps, in waves
   runbook build plan.yaml -o out/    write out/<name>.md and out/<name>.sh
+  runbook check plan.yaml -o out/    are out/<name>.md and out/<name>.sh up to date?
+  runbook diff HEAD~1:plan.yaml plan.yaml   what a change of the definition changes
 """
 
 _EPILOG = """\
@@ -63,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "FILE:LINE:COL: error: MESSAGE.",
         epilog="exit status: 0 valid, 1 invalid, 2 usage error.",
     )
-    validate.add_argument("file", metavar="FILE", type=_definition_file, help="the definition (YAML, version 1)")
+    validate.add_argument(
+        "files", metavar="FILE", nargs="+", type=_definition_file,
+        help="the definition (YAML, version 1); several may be given, each is checked",
+    )
 
     plan = commands.add_parser(
         "plan",
@@ -91,6 +102,57 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="DIR", default=".",
         help="directory to write into (created if missing; default: the current directory)",
     )
+
+    check = commands.add_parser(
+        "check",
+        help="check that the built runbook and script are up to date",
+        description="Check that DIR/<name>.md and DIR/<name>.sh are byte for byte what "
+        "`runbook build FILE -o DIR` would write now, and that the script is executable. "
+        "Nothing is written. Each stale or missing file is named with the command that "
+        "builds it again. Several FILEs may be given (as a pre-commit hook passes them); "
+        "every one is checked.",
+        epilog="exit status: 0 every output up to date, 1 an output is stale or missing or "
+        "a definition is invalid, 2 usage error.",
+    )
+    check.add_argument(
+        "files", metavar="FILE", nargs="+", type=_definition_file,
+        help="the definition (YAML, version 1)",
+    )
+    check.add_argument(
+        "-o", "--output", metavar="DIR", default=".",
+        help="directory the outputs were built into (default: the current directory)",
+    )
+
+    diff = commands.add_parser(
+        "diff",
+        help="compare two versions of a definition, step by step",
+        description="Compare two versions of a definition as plans: fingerprints, steps "
+        "added and removed, steps whose place in the order changed and why, steps moved to "
+        "another site or host, changed commands, checks, time limits and rollbacks, manual "
+        "steps that became automated and the reverse, and the estimated critical path. "
+        "OLD and NEW are each a file, or REV:PATH to read PATH as it is in the git revision "
+        "REV of the repository of the current directory (e.g. HEAD~1:runbooks/x.yaml; "
+        "PATH is relative to the top of the repository, ./PATH to the current directory). "
+        "Steps are matched by id.",
+        epilog="exit status: 0 compared (differences or not), 1 with --exit-code when the "
+        "plans differ, with --fail-on-order-change when steps present in both run in "
+        "another order, or when a definition is invalid or cannot be read; 2 usage error.",
+    )
+    diff.add_argument("old", metavar="OLD", type=_definition_file, help="the old version: FILE or REV:PATH")
+    diff.add_argument("new", metavar="NEW", type=_definition_file, help="the new version: FILE or REV:PATH")
+    diff.add_argument(
+        "--format", choices=("text", "markdown", "json"), default="text",
+        help="text for a terminal (default), markdown for a pull-request comment, json for tools",
+    )
+    diff.add_argument(
+        "--exit-code", action="store_true",
+        help="exit 1 when the plans differ in any way",
+    )
+    diff.add_argument(
+        "--fail-on-order-change", action="store_true",
+        help="exit 1 when steps present in both versions run in a different order "
+        "(steps added or removed alone do not count)",
+    )
     return parser
 
 
@@ -101,11 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except UserError as exc:
-        for diagnostic in exc.diagnostics:
-            print(diagnostic.render(), file=sys.stderr)
-        errors = len(exc.diagnostics)
-        if errors > 1:
-            print(f"{errors} errors", file=sys.stderr)
+        _report(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("runbook: interrupted", file=sys.stderr)
@@ -128,14 +186,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
+def _report(exc: UserError) -> None:
+    """Every problem of one error, then how many when there are several."""
+    for diagnostic in exc.diagnostics:
+        print(diagnostic.render(), file=sys.stderr)
+    errors = len(exc.diagnostics)
+    if errors > 1:
+        print(f"{errors} errors", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
-    plan = compile_file(args.file)
     if args.command == "validate":
-        print(summary_line(plan, args.file))
-    elif args.command == "plan":
+        return _for_each(args.files, _validate_one, args)
+    if args.command == "check":
+        return _for_each(args.files, _check_one, args)
+    if args.command == "diff":
+        return _diff(args)
+    plan = compile_file(args.file)
+    if args.command == "plan":
         sys.stdout.write(plan_as_json(plan) if args.format == "json" else plan_as_text(plan))
     elif args.command == "build":
         written = write_outputs(args.output, render_outputs(plan))
         for path in written:
             print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _for_each(files: Sequence[str], one: Callable[[str, argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run `one` on every file, reporting each file's problems; the worst exit status wins."""
+    status = EXIT_OK
+    for file in files:
+        try:
+            status = max(status, one(file, args))
+        except UserError as exc:
+            _report(exc)
+            status = max(status, exc.exit_code)
+    return status
+
+
+def _validate_one(file: str, args: argparse.Namespace) -> int:
+    print(summary_line(compile_file(file), file))
+    return EXIT_OK
+
+
+def _check_one(file: str, args: argparse.Namespace) -> int:
+    result = check_outputs(compile_file(file), file, args.output)
+    if result.up_to_date:
+        print(check_summary(result))
+        return EXIT_OK
+    for diagnostic in check_diagnostics(result):
+        print(diagnostic.render(), file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _diff(args: argparse.Namespace) -> int:
+    plans = []
+    for spec in (args.old, args.new):  # both sides, so that every problem is reported at once
+        try:
+            plans.append(read_plan(spec))
+        except UserError as exc:
+            _report(exc)
+    if len(plans) < 2:
+        return EXIT_INVALID
+    old, new = plans
+    result = diff_plans(old, new, args.old, args.new)
+    render = {"text": diff_as_text, "markdown": diff_as_markdown, "json": diff_as_json}[args.format]
+    sys.stdout.write(render(result))
+    if args.exit_code and not result.identical:
+        return EXIT_INVALID
+    if args.fail_on_order_change and result.order_changed:
+        return EXIT_INVALID
     return EXIT_OK
