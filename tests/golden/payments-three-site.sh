@@ -34,9 +34,9 @@ declare -ga STEP_ID STEP_TITLE STEP_SITE STEP_HOST STEP_TARGET STEP_PORT STEP_RU
   STEP_VERIFY_TIMEOUT STEP_ESTIMATE STEP_REQUIRES STEP_AFTER STEP_INSTRUCTIONS \
   STEP_ROLLBACK STEP_OWNER STEP_LINE
 
-# Step 1: open-change (payments-three-site.yaml line 95)
+# Step 1: open-change (payments-three-site.yaml line 96)
 STEP_ID[1]='open-change'
-STEP_LINE[1]=95
+STEP_LINE[1]=96
 STEP_TITLE[1]='Open the change and the bridge'
 STEP_SITE[1]='lon (London (Equinix LD8))'
 STEP_INSTRUCTIONS[1]='1. Open the change ticket (or the incident) and post its number in #payments-ops.
@@ -45,9 +45,9 @@ STEP_INSTRUCTIONS[1]='1. Open the change ticket (or the incident) and post its n
 STEP_ESTIMATE[1]=600
 STEP_OWNER[1]='Payments duty manager'
 
-# Step 2: lower-api-ttl (payments-three-site.yaml line 105)
+# Step 2: lower-api-ttl (payments-three-site.yaml line 106)
 STEP_ID[2]='lower-api-ttl'
-STEP_LINE[2]=105
+STEP_LINE[2]=106
 STEP_TITLE[2]='Lower the TTL of api.payments.example.com to 60 seconds'
 STEP_SITE[2]='aws (AWS eu-west-1 (Route 53 and the settlement exporter))'
 STEP_RUN[2]='aws route53 change-resource-record-sets --hosted-zone-id Z04812342Q7EXAMPLE --change-batch '"'"'{"Comment": "DR: lower TTL before the move", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": "api.payments.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "203.0.113.50"}]}}]}'"'"''
@@ -58,9 +58,9 @@ STEP_ESTIMATE[2]=300
 STEP_AFTER[2]=1
 STEP_ROLLBACK[2]='Run the same command with `"TTL": 3600`.'
 
-# Step 3: check-ams-storage (payments-three-site.yaml line 129)
+# Step 3: check-ams-storage (payments-three-site.yaml line 130)
 STEP_ID[3]='check-ams-storage'
-STEP_LINE[3]=129
+STEP_LINE[3]=130
 STEP_TITLE[3]='Check that Amsterdam'"'"'s copy of the ledger disk is replaying'
 STEP_SITE[3]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[3]='ams-ceph1'
@@ -76,9 +76,9 @@ STEP_ESTIMATE[3]=120
 STEP_REQUIRES[3]=1
 STEP_OWNER[3]='Storage on call (Ceph)'
 
-# Step 4: start-ams-mq (payments-three-site.yaml line 143)
+# Step 4: start-ams-mq (payments-three-site.yaml line 144)
 STEP_ID[4]='start-ams-mq'
-STEP_LINE[4]=143
+STEP_LINE[4]=144
 STEP_TITLE[4]='Start RabbitMQ in Amsterdam'
 STEP_SITE[4]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[4]='ams-mq1'
@@ -94,9 +94,9 @@ STEP_ESTIMATE[4]=180
 STEP_AFTER[4]=1
 STEP_ROLLBACK[4]='`systemctl stop rabbitmq-server`'
 
-# Step 5: lon-maintenance (payments-three-site.yaml line 161)
+# Step 5: lon-maintenance (payments-three-site.yaml line 162)
 STEP_ID[5]='lon-maintenance'
-STEP_LINE[5]=161
+STEP_LINE[5]=162
 STEP_TITLE[5]='Put the payments API in London into maintenance (HTTP 503, Retry-After)'
 STEP_SITE[5]='lon (London (Equinix LD8))'
 STEP_HOST[5]='lon-lb1'
@@ -122,9 +122,9 @@ STEP_AFTER[5]=2
 STEP_ROLLBACK[5]='`echo "set server payments_api/lon-app1 state ready" | socat stdio /run/haproxy/admin.sock`,
 and the same for lon-app2.'
 
-# Step 6: stop-lon-app1 (payments-three-site.yaml line 182)
+# Step 6: stop-lon-app1 (payments-three-site.yaml line 183)
 STEP_ID[6]='stop-lon-app1'
-STEP_LINE[6]=182
+STEP_LINE[6]=183
 STEP_TITLE[6]='Stop the payments API on lon-app1'
 STEP_SITE[6]='lon (London (Equinix LD8))'
 STEP_HOST[6]='lon-app1'
@@ -140,9 +140,9 @@ STEP_ESTIMATE[6]=120
 STEP_REQUIRES[6]=5
 STEP_ROLLBACK[6]='sudo systemctl start payments-api.service'
 
-# Step 7: stop-lon-app2 (payments-three-site.yaml line 195)
+# Step 7: stop-lon-app2 (payments-three-site.yaml line 196)
 STEP_ID[7]='stop-lon-app2'
-STEP_LINE[7]=195
+STEP_LINE[7]=196
 STEP_TITLE[7]='Stop the payments API on lon-app2'
 STEP_SITE[7]='lon (London (Equinix LD8))'
 STEP_HOST[7]='lon-app2'
@@ -158,9 +158,9 @@ STEP_ESTIMATE[7]=120
 STEP_REQUIRES[7]=5
 STEP_ROLLBACK[7]='sudo systemctl start payments-api.service'
 
-# Step 8: drain-settlement-queue (payments-three-site.yaml line 206)
+# Step 8: drain-settlement-queue (payments-three-site.yaml line 207)
 STEP_ID[8]='drain-settlement-queue'
-STEP_LINE[8]=206
+STEP_LINE[8]=207
 STEP_TITLE[8]='Wait until London'"'"'s settlements queue is empty'
 STEP_SITE[8]='lon (London (Equinix LD8))'
 STEP_HOST[8]='lon-mq1'
@@ -176,9 +176,9 @@ STEP_ESTIMATE[8]=600
 STEP_REQUIRES[8]='6 7'
 STEP_ROLLBACK[8]='Nothing to undo; the queue keeps its messages.'
 
-# Step 9: move-settlement-consumer (payments-three-site.yaml line 226)
+# Step 9: move-settlement-consumer (payments-three-site.yaml line 227)
 STEP_ID[9]='move-settlement-consumer'
-STEP_LINE[9]=226
+STEP_LINE[9]=227
 STEP_TITLE[9]='Point the settlement exporter at Amsterdam'"'"'s broker'
 STEP_SITE[9]='aws (AWS eu-west-1 (Route 53 and the settlement exporter))'
 STEP_RUN[9]='set -euo pipefail
@@ -201,9 +201,9 @@ STEP_ESTIMATE[9]=600
 STEP_REQUIRES[9]='4 8'
 STEP_ROLLBACK[9]='The same `aws ecs update-service` call with `--task-definition settlement-exporter-lon`.'
 
-# Step 10: stop-lon-db (payments-three-site.yaml line 250)
+# Step 10: stop-lon-db (payments-three-site.yaml line 251)
 STEP_ID[10]='stop-lon-db'
-STEP_LINE[10]=250
+STEP_LINE[10]=251
 STEP_TITLE[10]='Record the last ledger entry and stop the London database'
 STEP_SITE[10]='lon (London (Equinix LD8))'
 STEP_HOST[10]='lon-db1'
@@ -233,9 +233,9 @@ STEP_ROLLBACK[10]='`sudo rbd map payments/ledger --id ledger && sudo mount /srv/
 sudo systemctl start postgresql@16-ledger` (only while London'"'"'s image is primary).'
 STEP_OWNER[10]='DBA on call'
 
-# Step 11: demote-lon-storage (payments-three-site.yaml line 276)
+# Step 11: demote-lon-storage (payments-three-site.yaml line 277)
 STEP_ID[11]='demote-lon-storage'
-STEP_LINE[11]=276
+STEP_LINE[11]=277
 STEP_TITLE[11]='Demote London'"'"'s ledger image (London stops being the primary copy)'
 STEP_SITE[11]='lon (London (Equinix LD8))'
 STEP_HOST[11]='lon-ceph1'
@@ -252,9 +252,9 @@ STEP_REQUIRES[11]=10
 STEP_ROLLBACK[11]='`rbd mirror image promote payments/ledger` (only if Amsterdam'"'"'s image was not promoted).'
 STEP_OWNER[11]='Storage on call (Ceph)'
 
-# Step 12: promote-ams-storage (payments-three-site.yaml line 289)
+# Step 12: promote-ams-storage (payments-three-site.yaml line 290)
 STEP_ID[12]='promote-ams-storage'
-STEP_LINE[12]=289
+STEP_LINE[12]=290
 STEP_TITLE[12]='Promote Amsterdam'"'"'s ledger image to primary'
 STEP_SITE[12]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[12]='ams-ceph1'
@@ -272,9 +272,9 @@ STEP_ROLLBACK[12]='`rbd mirror image demote payments/ledger` here, then promote 
 before start-ams-db).'
 STEP_OWNER[12]='Storage on call (Ceph)'
 
-# Step 13: start-ams-db (payments-three-site.yaml line 310)
+# Step 13: start-ams-db (payments-three-site.yaml line 311)
 STEP_ID[13]='start-ams-db'
-STEP_LINE[13]=310
+STEP_LINE[13]=311
 STEP_TITLE[13]='Map the ledger disk in Amsterdam and start the database'
 STEP_SITE[13]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[13]='ams-db1'
@@ -306,9 +306,9 @@ STEP_ROLLBACK[13]='`sudo systemctl stop postgresql@16-ledger && sudo umount /srv
 sudo rbd unmap payments/ledger --id ledger`'
 STEP_OWNER[13]='DBA on call'
 
-# Step 14: start-ams-app1 (payments-three-site.yaml line 335)
+# Step 14: start-ams-app1 (payments-three-site.yaml line 336)
 STEP_ID[14]='start-ams-app1'
-STEP_LINE[14]=335
+STEP_LINE[14]=336
 STEP_TITLE[14]='Start the payments API on ams-app1'
 STEP_SITE[14]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[14]='ams-app1'
@@ -324,9 +324,9 @@ STEP_ESTIMATE[14]=180
 STEP_REQUIRES[14]='4 13'
 STEP_ROLLBACK[14]='sudo systemctl stop payments-api.service'
 
-# Step 15: start-ams-app2 (payments-three-site.yaml line 347)
+# Step 15: start-ams-app2 (payments-three-site.yaml line 348)
 STEP_ID[15]='start-ams-app2'
-STEP_LINE[15]=347
+STEP_LINE[15]=348
 STEP_TITLE[15]='Start the payments API on ams-app2'
 STEP_SITE[15]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[15]='ams-app2'
@@ -342,9 +342,9 @@ STEP_ESTIMATE[15]=180
 STEP_REQUIRES[15]='4 13'
 STEP_ROLLBACK[15]='sudo systemctl stop payments-api.service'
 
-# Step 16: approve-traffic-move (payments-three-site.yaml line 361)
+# Step 16: approve-traffic-move (payments-three-site.yaml line 362)
 STEP_ID[16]='approve-traffic-move'
-STEP_LINE[16]=361
+STEP_LINE[16]=362
 STEP_TITLE[16]='Approval: move merchant traffic to Amsterdam'
 STEP_SITE[16]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_INSTRUCTIONS[16]='The duty manager reads out, and the head of payments approves on the bridge:
@@ -363,9 +363,9 @@ STEP_ESTIMATE[16]=900
 STEP_REQUIRES[16]='9 14 15'
 STEP_OWNER[16]='Head of payments (approves traffic moves)'
 
-# Step 17: open-ams-pool (payments-three-site.yaml line 381)
+# Step 17: open-ams-pool (payments-three-site.yaml line 382)
 STEP_ID[17]='open-ams-pool'
-STEP_LINE[17]=381
+STEP_LINE[17]=382
 STEP_TITLE[17]='Put the Amsterdam API servers into Amsterdam'"'"'s load balancer pool'
 STEP_SITE[17]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_HOST[17]='ams-lb1'
@@ -389,9 +389,9 @@ STEP_ESTIMATE[17]=120
 STEP_REQUIRES[17]=16
 STEP_ROLLBACK[17]='Set both servers back to `state maint` with the same command.'
 
-# Step 18: repoint-lon-pool (payments-three-site.yaml line 402)
+# Step 18: repoint-lon-pool (payments-three-site.yaml line 403)
 STEP_ID[18]='repoint-lon-pool'
-STEP_LINE[18]=402
+STEP_LINE[18]=403
 STEP_TITLE[18]='Make London'"'"'s load balancer forward to Amsterdam'
 STEP_SITE[18]='lon (London (Equinix LD8))'
 STEP_HOST[18]='lon-lb1'
@@ -415,9 +415,9 @@ STEP_ESTIMATE[18]=180
 STEP_REQUIRES[18]='16 17'
 STEP_ROLLBACK[18]='Set ams-app1 and ams-app2 back to `state maint` on lon-lb1.'
 
-# Step 19: switch-api-dns (payments-three-site.yaml line 426)
+# Step 19: switch-api-dns (payments-three-site.yaml line 427)
 STEP_ID[19]='switch-api-dns'
-STEP_LINE[19]=426
+STEP_LINE[19]=427
 STEP_TITLE[19]='Point api.payments.example.com at Amsterdam'
 STEP_SITE[19]='aws (AWS eu-west-1 (Route 53 and the settlement exporter))'
 STEP_RUN[19]='set -euo pipefail
@@ -445,9 +445,9 @@ STEP_ROLLBACK[19]='The same call with `"Value": "203.0.113.50"` (London); London
 forwards to Amsterdam.'
 STEP_OWNER[19]='Network on call'
 
-# Step 20: verify-payments (payments-three-site.yaml line 450)
+# Step 20: verify-payments (payments-three-site.yaml line 451)
 STEP_ID[20]='verify-payments'
-STEP_LINE[20]=450
+STEP_LINE[20]=451
 STEP_TITLE[20]='Take a test payment through the public API'
 STEP_SITE[20]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_RUN[20]='curl -fsS --max-time 30 -X POST https://api.payments.example.com/v1/selftest/payment -H "Authorization: Bearer $SELFTEST_API_KEY" | jq -e '"'"'.status == "succeeded"'"'"''
@@ -455,9 +455,9 @@ STEP_TIMEOUT[20]=120
 STEP_ESTIMATE[20]=300
 STEP_REQUIRES[20]=19
 
-# Step 21: announce-complete (payments-three-site.yaml line 464)
+# Step 21: announce-complete (payments-three-site.yaml line 465)
 STEP_ID[21]='announce-complete'
-STEP_LINE[21]=464
+STEP_LINE[21]=465
 STEP_TITLE[21]='Tell merchants that payments are fully available'
 STEP_SITE[21]='ams (Amsterdam (Digital Realty AMS1))'
 STEP_RUN[21]='curl -fsS -X POST https://status.example.com/api/incidents -H "Authorization: Bearer $STATUSPAGE_TOKEN" -d '"'"'status=resolved'"'"' -d '"'"'message=Payments are fully available again. Retried requests were processed once.'"'"''
@@ -465,9 +465,9 @@ STEP_TIMEOUT[21]=60
 STEP_ESTIMATE[21]=300
 STEP_REQUIRES[21]=20
 
-# Step 22: check-reverse-replication (payments-three-site.yaml line 478)
+# Step 22: check-reverse-replication (payments-three-site.yaml line 479)
 STEP_ID[22]='check-reverse-replication'
-STEP_LINE[22]=478
+STEP_LINE[22]=479
 STEP_TITLE[22]='Check that London now replays the ledger image from Amsterdam'
 STEP_SITE[22]='lon (London (Equinix LD8))'
 STEP_HOST[22]='lon-ceph1'
@@ -708,7 +708,10 @@ parse_args() {
       -[yn][yn]*)
         set -- "${1:0:2}" "-${1:2}" "${@:2}"
         continue ;;
-      *) usage_error "unknown option: $1" ;;
+      *)
+        local hint
+        suggest_option "$1" hint
+        usage_error "unknown option: $1$hint" ;;
     esac
     shift
   done
@@ -720,6 +723,22 @@ parse_args() {
   if [[ -n $OPT_ONLY ]]; then resolve_step "$OPT_ONLY" OPT_ONLY; fi
   local i
   for i in "${!OPT_SKIP[@]}"; do resolve_step "${OPT_SKIP[i]}" "OPT_SKIP[$i]"; done
+}
+
+# suggest_option WORD VAR: "; did you mean --dry-run?" for a near miss such as --dryrun.
+suggest_option() {
+  local _word=${1,,} _option _plain
+  _word=${_word//[^a-z]/}
+  printf -v "$2" '%s' ''
+  [[ -n $_word ]] || return 0
+  for _option in --yes --dry-run --list --from --only --skip --journal --log --reset --rerun-interrupted --help; do
+    _plain=${_option//[^a-z]/}
+    if [[ $_plain == "$_word" || ($_plain == "$_word"* && ${#_word} -ge 3) ]]; then
+      printf -v "$2" '; did you mean %s?' "$_option"
+      return 0
+    fi
+  done
+  return 0
 }
 
 # resolve_step NUMBER-OR-ID VAR: the step number, or a usage error naming the choices.
@@ -750,14 +769,24 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local _var=$1 _prompt=$2 _answer _choice _key
+  local _var=$1 _prompt=$2 _answer _chunk _choice _key _status
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
-    if ! IFS= read -r _answer </dev/tty; then
+    # Wait in slices of a second: a Ctrl-C that lands just before `read` blocks would
+    # otherwise wait for the next key before its trap runs. Whatever a slice read of
+    # the line is kept, so an answer is never split.
+    _answer=''
+    while true; do
+      IFS= read -r -t 1 _chunk </dev/tty
+      _status=$?
+      _answer+=$_chunk
+      ((_status > 128)) || break
+    done
+    if ((_status != 0)); then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
       printf -v "$_var" '%s' quit
@@ -993,7 +1022,7 @@ pump_sync() {
 # ssh). A remote exit status 255 becomes 254, so 255 always means "ssh itself failed".
 # shellcheck disable=SC2016  # expanded by the remote shell, not here
 readonly REMOTE_WRAPPER='c=$(printf %s "$1" | base64 -d) || exit 254
-setsid bash -c "$c" </dev/null & p=$!
+setsid bash -eo pipefail -c "$c" </dev/null & p=$!
 ( while kill -0 "$PPID" 2>/dev/null && kill -0 "$p" 2>/dev/null; do sleep 1; done
   kill -0 "$p" 2>/dev/null && kill -TERM -- "-$p" 2>/dev/null ) </dev/null >/dev/null 2>&1 & w=$!
 wait "$p"; rc=$?
@@ -1014,7 +1043,7 @@ execute() {
     [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
     command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
   else
-    command=(bash -c "$code")
+    command=(bash -eo pipefail -c "$code")
   fi
   [[ -n $PUMP_FD ]] || start_pump
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
@@ -1136,7 +1165,13 @@ show_step() {
   fi
   say "  where:    $where"
   [[ -n ${STEP_OWNER[n]:-} ]] && say "  owner:    ${STEP_OWNER[n]}"
-  for d in ${STEP_REQUIRES[n]:-} ${STEP_AFTER[n]:-}; do
+  for d in ${STEP_REQUIRES[n]:-}; do
+    journal_status_of "$d" status
+    deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
+  done
+  [[ -n $deps ]] && indent "  requires: " "$deps"
+  deps=''
+  for d in ${STEP_AFTER[n]:-}; do
     journal_status_of "$d" status
     deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
   done
@@ -1231,7 +1266,7 @@ do_step() {
   done
   if ((OPT_DRY_RUN)); then
     if [[ -n ${STEP_RUN[n]:-} ]]; then say "  (dry run: not run)"; else say "  (dry run: manual step, would wait for a person)"; fi
-    STATUS[n]='done'
+    STATUS[n]='would run'
     return 0
   fi
   local ask_anyway=0
@@ -1333,12 +1368,16 @@ do_step() {
 # --- Whole run --------------------------------------------------------------------------------
 
 list_steps() {
-  local n status width=${#STEP_COUNT}
+  local n status width=${#STEP_COUNT} id_width=2
+  for ((n = 1; n <= STEP_COUNT; n++)); do
+    ((${#STEP_ID[n]} > id_width)) && id_width=${#STEP_ID[n]}
+  done
+  ((id_width > 40)) && id_width=40
   say "$PLAN_TITLE"
   say "fingerprint $FINGERPRINT, journal $JOURNAL"
   for ((n = 1; n <= STEP_COUNT; n++)); do
     journal_status_of "$n" status
-    printf '%*d  %-12s  %s  %s\n' "$width" "$n" "$status" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
+    printf '%*d  %-12s  %-*s  %s\n' "$width" "$n" "$status" "$id_width" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
   done
 }
 
@@ -1469,6 +1508,11 @@ main() {
     if [[ -n $OPT_ONLY ]] && ((n != OPT_ONLY)); then continue; fi
     case ${STATUS[n]:-} in
       done | by-hand | skipped)
+        if is_skipped_by_option "$n"; then
+          local finished
+          journal_status_of "$n" finished
+          say "Step $n ${STEP_ID[n]} is already finished ($finished): --skip $n changes nothing."
+        fi
         [[ -n $OPT_ONLY ]] || continue ;;
     esac
     if ! do_step "$n"; then break; fi

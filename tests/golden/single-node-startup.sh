@@ -336,7 +336,10 @@ parse_args() {
       -[yn][yn]*)
         set -- "${1:0:2}" "-${1:2}" "${@:2}"
         continue ;;
-      *) usage_error "unknown option: $1" ;;
+      *)
+        local hint
+        suggest_option "$1" hint
+        usage_error "unknown option: $1$hint" ;;
     esac
     shift
   done
@@ -348,6 +351,22 @@ parse_args() {
   if [[ -n $OPT_ONLY ]]; then resolve_step "$OPT_ONLY" OPT_ONLY; fi
   local i
   for i in "${!OPT_SKIP[@]}"; do resolve_step "${OPT_SKIP[i]}" "OPT_SKIP[$i]"; done
+}
+
+# suggest_option WORD VAR: "; did you mean --dry-run?" for a near miss such as --dryrun.
+suggest_option() {
+  local _word=${1,,} _option _plain
+  _word=${_word//[^a-z]/}
+  printf -v "$2" '%s' ''
+  [[ -n $_word ]] || return 0
+  for _option in --yes --dry-run --list --from --only --skip --journal --log --reset --rerun-interrupted --help; do
+    _plain=${_option//[^a-z]/}
+    if [[ $_plain == "$_word" || ($_plain == "$_word"* && ${#_word} -ge 3) ]]; then
+      printf -v "$2" '; did you mean %s?' "$_option"
+      return 0
+    fi
+  done
+  return 0
 }
 
 # resolve_step NUMBER-OR-ID VAR: the step number, or a usage error naming the choices.
@@ -378,14 +397,24 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local _var=$1 _prompt=$2 _answer _choice _key
+  local _var=$1 _prompt=$2 _answer _chunk _choice _key _status
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
-    if ! IFS= read -r _answer </dev/tty; then
+    # Wait in slices of a second: a Ctrl-C that lands just before `read` blocks would
+    # otherwise wait for the next key before its trap runs. Whatever a slice read of
+    # the line is kept, so an answer is never split.
+    _answer=''
+    while true; do
+      IFS= read -r -t 1 _chunk </dev/tty
+      _status=$?
+      _answer+=$_chunk
+      ((_status > 128)) || break
+    done
+    if ((_status != 0)); then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
       printf -v "$_var" '%s' quit
@@ -621,7 +650,7 @@ pump_sync() {
 # ssh). A remote exit status 255 becomes 254, so 255 always means "ssh itself failed".
 # shellcheck disable=SC2016  # expanded by the remote shell, not here
 readonly REMOTE_WRAPPER='c=$(printf %s "$1" | base64 -d) || exit 254
-setsid bash -c "$c" </dev/null & p=$!
+setsid bash -eo pipefail -c "$c" </dev/null & p=$!
 ( while kill -0 "$PPID" 2>/dev/null && kill -0 "$p" 2>/dev/null; do sleep 1; done
   kill -0 "$p" 2>/dev/null && kill -TERM -- "-$p" 2>/dev/null ) </dev/null >/dev/null 2>&1 & w=$!
 wait "$p"; rc=$?
@@ -642,7 +671,7 @@ execute() {
     [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
     command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
   else
-    command=(bash -c "$code")
+    command=(bash -eo pipefail -c "$code")
   fi
   [[ -n $PUMP_FD ]] || start_pump
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
@@ -764,7 +793,13 @@ show_step() {
   fi
   say "  where:    $where"
   [[ -n ${STEP_OWNER[n]:-} ]] && say "  owner:    ${STEP_OWNER[n]}"
-  for d in ${STEP_REQUIRES[n]:-} ${STEP_AFTER[n]:-}; do
+  for d in ${STEP_REQUIRES[n]:-}; do
+    journal_status_of "$d" status
+    deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
+  done
+  [[ -n $deps ]] && indent "  requires: " "$deps"
+  deps=''
+  for d in ${STEP_AFTER[n]:-}; do
     journal_status_of "$d" status
     deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
   done
@@ -859,7 +894,7 @@ do_step() {
   done
   if ((OPT_DRY_RUN)); then
     if [[ -n ${STEP_RUN[n]:-} ]]; then say "  (dry run: not run)"; else say "  (dry run: manual step, would wait for a person)"; fi
-    STATUS[n]='done'
+    STATUS[n]='would run'
     return 0
   fi
   local ask_anyway=0
@@ -961,12 +996,16 @@ do_step() {
 # --- Whole run --------------------------------------------------------------------------------
 
 list_steps() {
-  local n status width=${#STEP_COUNT}
+  local n status width=${#STEP_COUNT} id_width=2
+  for ((n = 1; n <= STEP_COUNT; n++)); do
+    ((${#STEP_ID[n]} > id_width)) && id_width=${#STEP_ID[n]}
+  done
+  ((id_width > 40)) && id_width=40
   say "$PLAN_TITLE"
   say "fingerprint $FINGERPRINT, journal $JOURNAL"
   for ((n = 1; n <= STEP_COUNT; n++)); do
     journal_status_of "$n" status
-    printf '%*d  %-12s  %s  %s\n' "$width" "$n" "$status" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
+    printf '%*d  %-12s  %-*s  %s\n' "$width" "$n" "$status" "$id_width" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
   done
 }
 
@@ -1097,6 +1136,11 @@ main() {
     if [[ -n $OPT_ONLY ]] && ((n != OPT_ONLY)); then continue; fi
     case ${STATUS[n]:-} in
       done | by-hand | skipped)
+        if is_skipped_by_option "$n"; then
+          local finished
+          journal_status_of "$n" finished
+          say "Step $n ${STEP_ID[n]} is already finished ($finished): --skip $n changes nothing."
+        fi
         [[ -n $OPT_ONLY ]] || continue ;;
     esac
     if ! do_step "$n"; then break; fi

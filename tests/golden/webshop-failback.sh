@@ -34,9 +34,9 @@ declare -ga STEP_ID STEP_TITLE STEP_SITE STEP_HOST STEP_TARGET STEP_PORT STEP_RU
   STEP_VERIFY_TIMEOUT STEP_ESTIMATE STEP_REQUIRES STEP_AFTER STEP_INSTRUCTIONS \
   STEP_ROLLBACK STEP_OWNER STEP_LINE
 
-# Step 1: confirm-fra-repaired (webshop-failback.yaml line 93)
+# Step 1: confirm-fra-repaired (webshop-failback.yaml line 94)
 STEP_ID[1]='confirm-fra-repaired'
-STEP_LINE[1]=93
+STEP_LINE[1]=94
 STEP_TITLE[1]='Confirm that Frankfurt is repaired and its services are held down'
 STEP_SITE[1]='fra (Frankfurt)'
 STEP_INSTRUCTIONS[1]='1. Read the post-incident ticket: the root cause is fixed, not only the symptom.
@@ -49,9 +49,9 @@ STEP_INSTRUCTIONS[1]='1. Read the post-incident ticket: the root cause is fixed,
 STEP_ESTIMATE[1]=900
 STEP_OWNER[1]='Network on call'
 
-# Step 2: announce-maintenance (webshop-failback.yaml line 109)
+# Step 2: announce-maintenance (webshop-failback.yaml line 110)
 STEP_ID[2]='announce-maintenance'
-STEP_LINE[2]=109
+STEP_LINE[2]=110
 STEP_TITLE[2]='Publish the maintenance window on the status page'
 STEP_SITE[2]='dub (Dublin)'
 STEP_RUN[2]='curl -fsS -X POST https://status.example.com/api/maintenances -H "Authorization: Bearer $STATUSPAGE_TOKEN" -d '"'"'title=Planned maintenance of the web shop'"'"' -d '"'"'message=The shop will show a maintenance page for about 30 minutes while it moves back to its main data centre.'"'"''
@@ -59,9 +59,9 @@ STEP_TIMEOUT[2]=60
 STEP_ESTIMATE[2]=300
 STEP_AFTER[2]=1
 
-# Step 3: rebuild-fra-replica (webshop-failback.yaml line 121)
+# Step 3: rebuild-fra-replica (webshop-failback.yaml line 122)
 STEP_ID[3]='rebuild-fra-replica'
-STEP_LINE[3]=121
+STEP_LINE[3]=122
 STEP_TITLE[3]='Rebuild the Frankfurt database as a streaming replica of Dublin'
 STEP_SITE[3]='fra (Frankfurt)'
 STEP_HOST[3]='fra-db1'
@@ -98,9 +98,9 @@ STEP_ROLLBACK[3]='Stop postgresql@16-main on fra-db1 and delete the half-copied
 `psql -c "select pg_drop_replication_slot('"'"'fra_db1'"'"')"`. Dublin is not affected.'
 STEP_OWNER[3]='DBA on call'
 
-# Step 4: wait-fra-catch-up (webshop-failback.yaml line 154)
+# Step 4: wait-fra-catch-up (webshop-failback.yaml line 155)
 STEP_ID[4]='wait-fra-catch-up'
-STEP_LINE[4]=154
+STEP_LINE[4]=155
 STEP_TITLE[4]='Wait until Frankfurt has caught up with Dublin'
 STEP_SITE[4]='dub (Dublin)'
 STEP_HOST[4]='dub-db1'
@@ -115,9 +115,9 @@ STEP_VERIFY_TIMEOUT[4]=3600
 STEP_ESTIMATE[4]=900
 STEP_REQUIRES[4]=3
 
-# Step 5: start-fra-cache (webshop-failback.yaml line 175)
+# Step 5: start-fra-cache (webshop-failback.yaml line 176)
 STEP_ID[5]='start-fra-cache'
-STEP_LINE[5]=175
+STEP_LINE[5]=176
 STEP_TITLE[5]='Start Redis in Frankfurt with an empty cache'
 STEP_SITE[5]='fra (Frankfurt)'
 STEP_HOST[5]='fra-cache1'
@@ -139,9 +139,9 @@ STEP_ESTIMATE[5]=120
 STEP_AFTER[5]=1
 STEP_ROLLBACK[5]='`sudo systemctl stop redis-server`'
 
-# Step 6: go-no-go (webshop-failback.yaml line 195)
+# Step 6: go-no-go (webshop-failback.yaml line 196)
 STEP_ID[6]='go-no-go'
-STEP_LINE[6]=195
+STEP_LINE[6]=196
 STEP_TITLE[6]='Go/no-go: start the maintenance window'
 STEP_SITE[6]='dub (Dublin)'
 STEP_INSTRUCTIONS[6]='On the bridge, with the DBA on call and the customer support lead:
@@ -158,9 +158,9 @@ STEP_REQUIRES[6]=4
 STEP_AFTER[6]='2 5'
 STEP_OWNER[6]='Change owner (head of platform)'
 
-# Step 7: dub-maintenance-mode (webshop-failback.yaml line 216)
+# Step 7: dub-maintenance-mode (webshop-failback.yaml line 217)
 STEP_ID[7]='dub-maintenance-mode'
-STEP_LINE[7]=216
+STEP_LINE[7]=217
 STEP_TITLE[7]='Show the maintenance page from the Dublin load balancer'
 STEP_SITE[7]='dub (Dublin)'
 STEP_HOST[7]='dub-lb1'
@@ -185,9 +185,9 @@ STEP_REQUIRES[7]=6
 STEP_ROLLBACK[7]='`echo "set server shop/app1 state ready" | socat stdio /run/haproxy/admin.sock`,
 and the same for app2.'
 
-# Step 8: stop-dub-app1 (webshop-failback.yaml line 238)
+# Step 8: stop-dub-app1 (webshop-failback.yaml line 239)
 STEP_ID[8]='stop-dub-app1'
-STEP_LINE[8]=238
+STEP_LINE[8]=239
 STEP_TITLE[8]='Stop the shop application on dub-app1'
 STEP_SITE[8]='dub (Dublin)'
 STEP_HOST[8]='dub-app1'
@@ -203,9 +203,9 @@ STEP_ESTIMATE[8]=120
 STEP_REQUIRES[8]=7
 STEP_ROLLBACK[8]='sudo systemctl start webshop.service'
 
-# Step 9: stop-dub-app2 (webshop-failback.yaml line 251)
+# Step 9: stop-dub-app2 (webshop-failback.yaml line 252)
 STEP_ID[9]='stop-dub-app2'
-STEP_LINE[9]=251
+STEP_LINE[9]=252
 STEP_TITLE[9]='Stop the shop application on dub-app2'
 STEP_SITE[9]='dub (Dublin)'
 STEP_HOST[9]='dub-app2'
@@ -221,9 +221,9 @@ STEP_ESTIMATE[9]=120
 STEP_REQUIRES[9]=7
 STEP_ROLLBACK[9]='sudo systemctl start webshop.service'
 
-# Step 10: freeze-dub-db (webshop-failback.yaml line 262)
+# Step 10: freeze-dub-db (webshop-failback.yaml line 263)
 STEP_ID[10]='freeze-dub-db'
-STEP_LINE[10]=262
+STEP_LINE[10]=263
 STEP_TITLE[10]='Make the Dublin database read-only and wait until Frankfurt has every write'
 STEP_SITE[10]='dub (Dublin)'
 STEP_HOST[10]='dub-db1'
@@ -240,9 +240,9 @@ STEP_REQUIRES[10]='8 9'
 STEP_ROLLBACK[10]='`psql -c "alter system reset default_transaction_read_only" -c "select pg_reload_conf()"`'
 STEP_OWNER[10]='DBA on call'
 
-# Step 11: stop-dub-db (webshop-failback.yaml line 287)
+# Step 11: stop-dub-db (webshop-failback.yaml line 288)
 STEP_ID[11]='stop-dub-db'
-STEP_LINE[11]=287
+STEP_LINE[11]=288
 STEP_TITLE[11]='Stop the Dublin database'
 STEP_SITE[11]='dub (Dublin)'
 STEP_HOST[11]='dub-db1'
@@ -266,9 +266,9 @@ STEP_ESTIMATE[11]=120
 STEP_REQUIRES[11]=10
 STEP_ROLLBACK[11]='`sudo systemctl start postgresql@16-main` (only before promote-fra-db).'
 
-# Step 12: promote-fra-db (webshop-failback.yaml line 308)
+# Step 12: promote-fra-db (webshop-failback.yaml line 309)
 STEP_ID[12]='promote-fra-db'
-STEP_LINE[12]=308
+STEP_LINE[12]=309
 STEP_TITLE[12]='Promote the Frankfurt replica to primary'
 STEP_SITE[12]='fra (Frankfurt)'
 STEP_HOST[12]='fra-db1'
@@ -296,9 +296,9 @@ STEP_ROLLBACK[12]='A promoted database cannot be demoted. If Frankfurt misbehave
 run webshop-failover.yaml again: it fences Frankfurt and promotes Dublin.'
 STEP_OWNER[12]='DBA on call'
 
-# Step 13: repoint-db-dns (webshop-failback.yaml line 330)
+# Step 13: repoint-db-dns (webshop-failback.yaml line 331)
 STEP_ID[13]='repoint-db-dns'
-STEP_LINE[13]=330
+STEP_LINE[13]=331
 STEP_TITLE[13]='Point db.shop.internal back at the Frankfurt database'
 STEP_SITE[13]='fra (Frankfurt)'
 STEP_RUN[13]='curl -fsS -X PUT "https://dns.example.net/api/v1/zones/shop.internal/records/db" -H "Authorization: Bearer $DNS_API_TOKEN" -d '"'"'{"type": "CNAME", "ttl": 60, "content": "fra-db1.fra.example.net."}'"'"''
@@ -309,9 +309,9 @@ STEP_ESTIMATE[13]=300
 STEP_REQUIRES[13]=12
 STEP_ROLLBACK[13]='Set the CNAME back to db1.dub.example.net. with the same call.'
 
-# Step 14: restart-fra-app1 (webshop-failback.yaml line 344)
+# Step 14: restart-fra-app1 (webshop-failback.yaml line 345)
 STEP_ID[14]='restart-fra-app1'
-STEP_LINE[14]=344
+STEP_LINE[14]=345
 STEP_TITLE[14]='Restart the shop application on fra-app1'
 STEP_SITE[14]='fra (Frankfurt)'
 STEP_HOST[14]='fra-app1'
@@ -327,9 +327,9 @@ STEP_ESTIMATE[14]=180
 STEP_REQUIRES[14]='5 13'
 STEP_ROLLBACK[14]='sudo systemctl stop webshop.service'
 
-# Step 15: restart-fra-app2 (webshop-failback.yaml line 358)
+# Step 15: restart-fra-app2 (webshop-failback.yaml line 359)
 STEP_ID[15]='restart-fra-app2'
-STEP_LINE[15]=358
+STEP_LINE[15]=359
 STEP_TITLE[15]='Restart the shop application on fra-app2'
 STEP_SITE[15]='fra (Frankfurt)'
 STEP_HOST[15]='fra-app2'
@@ -345,9 +345,9 @@ STEP_ESTIMATE[15]=180
 STEP_REQUIRES[15]='5 13'
 STEP_ROLLBACK[15]='sudo systemctl stop webshop.service'
 
-# Step 16: release-dub-vip (webshop-failback.yaml line 370)
+# Step 16: release-dub-vip (webshop-failback.yaml line 371)
 STEP_ID[16]='release-dub-vip'
-STEP_LINE[16]=370
+STEP_LINE[16]=371
 STEP_TITLE[16]='Release the shop virtual IP in Dublin and reset its load balancer'
 STEP_SITE[16]='dub (Dublin)'
 STEP_HOST[16]='dub-lb1'
@@ -373,9 +373,9 @@ STEP_ESTIMATE[16]=120
 STEP_REQUIRES[16]=12
 STEP_ROLLBACK[16]='`ip addr add 203.0.113.10/32 dev eth0 && arping -c 3 -U -I eth0 203.0.113.10`'
 
-# Step 17: start-fra-vip (webshop-failback.yaml line 392)
+# Step 17: start-fra-vip (webshop-failback.yaml line 393)
 STEP_ID[17]='start-fra-vip'
-STEP_LINE[17]=392
+STEP_LINE[17]=393
 STEP_TITLE[17]='Start keepalived in Frankfurt to take the shop virtual IP back'
 STEP_SITE[17]='fra (Frankfurt)'
 STEP_HOST[17]='fra-lb1'
@@ -391,9 +391,9 @@ STEP_ESTIMATE[17]=180
 STEP_REQUIRES[17]='14 15 16'
 STEP_ROLLBACK[17]='`systemctl disable --now keepalived`'
 
-# Step 18: switch-public-dns (webshop-failback.yaml line 405)
+# Step 18: switch-public-dns (webshop-failback.yaml line 406)
 STEP_ID[18]='switch-public-dns'
-STEP_LINE[18]=405
+STEP_LINE[18]=406
 STEP_TITLE[18]='Point www.example-shop.com back at Frankfurt'
 STEP_SITE[18]='fra (Frankfurt)'
 STEP_RUN[18]='curl -fsS -X PUT "https://dns.example.net/api/v1/zones/example-shop.com/records/www" -H "Authorization: Bearer $DNS_API_TOKEN" -d '"'"'{"type": "A", "ttl": 60, "content": "203.0.113.10"}'"'"''
@@ -405,9 +405,9 @@ STEP_REQUIRES[18]=17
 STEP_ROLLBACK[18]='Point the A record back at 198.51.100.20 (Dublin) with the same call.'
 STEP_OWNER[18]='Network on call'
 
-# Step 19: verify-from-outside (webshop-failback.yaml line 424)
+# Step 19: verify-from-outside (webshop-failback.yaml line 425)
 STEP_ID[19]='verify-from-outside'
-STEP_LINE[19]=424
+STEP_LINE[19]=425
 STEP_TITLE[19]='Place a test order from outside our network'
 STEP_SITE[19]='fra (Frankfurt)'
 STEP_RUN[19]='curl -fsS --max-time 20 https://www.example-shop.com/api/checkout/selftest | grep -q '"'"'"status":"ok"'"'"''
@@ -415,9 +415,9 @@ STEP_TIMEOUT[19]=120
 STEP_ESTIMATE[19]=600
 STEP_REQUIRES[19]=18
 
-# Step 20: announce-done (webshop-failback.yaml line 437)
+# Step 20: announce-done (webshop-failback.yaml line 438)
 STEP_ID[20]='announce-done'
-STEP_LINE[20]=437
+STEP_LINE[20]=438
 STEP_TITLE[20]='Close the maintenance on the status page'
 STEP_SITE[20]='fra (Frankfurt)'
 STEP_RUN[20]='curl -fsS -X POST https://status.example.com/api/maintenances/current/complete -H "Authorization: Bearer $STATUSPAGE_TOKEN" -d '"'"'message=The shop is back in its main data centre. Thank you for your patience.'"'"''
@@ -425,9 +425,9 @@ STEP_TIMEOUT[20]=60
 STEP_ESTIMATE[20]=300
 STEP_REQUIRES[20]=19
 
-# Step 21: rebuild-dub-replica (webshop-failback.yaml line 455)
+# Step 21: rebuild-dub-replica (webshop-failback.yaml line 456)
 STEP_ID[21]='rebuild-dub-replica'
-STEP_LINE[21]=455
+STEP_LINE[21]=456
 STEP_TITLE[21]='Rebuild the Dublin database as a streaming replica of Frankfurt'
 STEP_SITE[21]='dub (Dublin)'
 STEP_HOST[21]='dub-db1'
@@ -461,9 +461,9 @@ fra-db1 drop the slot: `psql -c "select pg_drop_replication_slot('"'"'dub_db1'"'
 Then run this step again.'
 STEP_OWNER[21]='DBA on call'
 
-# Step 22: check-dr-restored (webshop-failback.yaml line 483)
+# Step 22: check-dr-restored (webshop-failback.yaml line 484)
 STEP_ID[22]='check-dr-restored'
-STEP_LINE[22]=483
+STEP_LINE[22]=484
 STEP_TITLE[22]='Check from Frankfurt that Dublin replicates again'
 STEP_SITE[22]='fra (Frankfurt)'
 STEP_HOST[22]='fra-db1'
@@ -703,7 +703,10 @@ parse_args() {
       -[yn][yn]*)
         set -- "${1:0:2}" "-${1:2}" "${@:2}"
         continue ;;
-      *) usage_error "unknown option: $1" ;;
+      *)
+        local hint
+        suggest_option "$1" hint
+        usage_error "unknown option: $1$hint" ;;
     esac
     shift
   done
@@ -715,6 +718,22 @@ parse_args() {
   if [[ -n $OPT_ONLY ]]; then resolve_step "$OPT_ONLY" OPT_ONLY; fi
   local i
   for i in "${!OPT_SKIP[@]}"; do resolve_step "${OPT_SKIP[i]}" "OPT_SKIP[$i]"; done
+}
+
+# suggest_option WORD VAR: "; did you mean --dry-run?" for a near miss such as --dryrun.
+suggest_option() {
+  local _word=${1,,} _option _plain
+  _word=${_word//[^a-z]/}
+  printf -v "$2" '%s' ''
+  [[ -n $_word ]] || return 0
+  for _option in --yes --dry-run --list --from --only --skip --journal --log --reset --rerun-interrupted --help; do
+    _plain=${_option//[^a-z]/}
+    if [[ $_plain == "$_word" || ($_plain == "$_word"* && ${#_word} -ge 3) ]]; then
+      printf -v "$2" '; did you mean %s?' "$_option"
+      return 0
+    fi
+  done
+  return 0
 }
 
 # resolve_step NUMBER-OR-ID VAR: the step number, or a usage error naming the choices.
@@ -745,14 +764,24 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local _var=$1 _prompt=$2 _answer _choice _key
+  local _var=$1 _prompt=$2 _answer _chunk _choice _key _status
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
-    if ! IFS= read -r _answer </dev/tty; then
+    # Wait in slices of a second: a Ctrl-C that lands just before `read` blocks would
+    # otherwise wait for the next key before its trap runs. Whatever a slice read of
+    # the line is kept, so an answer is never split.
+    _answer=''
+    while true; do
+      IFS= read -r -t 1 _chunk </dev/tty
+      _status=$?
+      _answer+=$_chunk
+      ((_status > 128)) || break
+    done
+    if ((_status != 0)); then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
       printf -v "$_var" '%s' quit
@@ -988,7 +1017,7 @@ pump_sync() {
 # ssh). A remote exit status 255 becomes 254, so 255 always means "ssh itself failed".
 # shellcheck disable=SC2016  # expanded by the remote shell, not here
 readonly REMOTE_WRAPPER='c=$(printf %s "$1" | base64 -d) || exit 254
-setsid bash -c "$c" </dev/null & p=$!
+setsid bash -eo pipefail -c "$c" </dev/null & p=$!
 ( while kill -0 "$PPID" 2>/dev/null && kill -0 "$p" 2>/dev/null; do sleep 1; done
   kill -0 "$p" 2>/dev/null && kill -TERM -- "-$p" 2>/dev/null ) </dev/null >/dev/null 2>&1 & w=$!
 wait "$p"; rc=$?
@@ -1009,7 +1038,7 @@ execute() {
     [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
     command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
   else
-    command=(bash -c "$code")
+    command=(bash -eo pipefail -c "$code")
   fi
   [[ -n $PUMP_FD ]] || start_pump
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
@@ -1131,7 +1160,13 @@ show_step() {
   fi
   say "  where:    $where"
   [[ -n ${STEP_OWNER[n]:-} ]] && say "  owner:    ${STEP_OWNER[n]}"
-  for d in ${STEP_REQUIRES[n]:-} ${STEP_AFTER[n]:-}; do
+  for d in ${STEP_REQUIRES[n]:-}; do
+    journal_status_of "$d" status
+    deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
+  done
+  [[ -n $deps ]] && indent "  requires: " "$deps"
+  deps=''
+  for d in ${STEP_AFTER[n]:-}; do
     journal_status_of "$d" status
     deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
   done
@@ -1226,7 +1261,7 @@ do_step() {
   done
   if ((OPT_DRY_RUN)); then
     if [[ -n ${STEP_RUN[n]:-} ]]; then say "  (dry run: not run)"; else say "  (dry run: manual step, would wait for a person)"; fi
-    STATUS[n]='done'
+    STATUS[n]='would run'
     return 0
   fi
   local ask_anyway=0
@@ -1328,12 +1363,16 @@ do_step() {
 # --- Whole run --------------------------------------------------------------------------------
 
 list_steps() {
-  local n status width=${#STEP_COUNT}
+  local n status width=${#STEP_COUNT} id_width=2
+  for ((n = 1; n <= STEP_COUNT; n++)); do
+    ((${#STEP_ID[n]} > id_width)) && id_width=${#STEP_ID[n]}
+  done
+  ((id_width > 40)) && id_width=40
   say "$PLAN_TITLE"
   say "fingerprint $FINGERPRINT, journal $JOURNAL"
   for ((n = 1; n <= STEP_COUNT; n++)); do
     journal_status_of "$n" status
-    printf '%*d  %-12s  %s  %s\n' "$width" "$n" "$status" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
+    printf '%*d  %-12s  %-*s  %s\n' "$width" "$n" "$status" "$id_width" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
   done
 }
 
@@ -1464,6 +1503,11 @@ main() {
     if [[ -n $OPT_ONLY ]] && ((n != OPT_ONLY)); then continue; fi
     case ${STATUS[n]:-} in
       done | by-hand | skipped)
+        if is_skipped_by_option "$n"; then
+          local finished
+          journal_status_of "$n" finished
+          say "Step $n ${STEP_ID[n]} is already finished ($finished): --skip $n changes nothing."
+        fi
         [[ -n $OPT_ONLY ]] || continue ;;
     esac
     if ! do_step "$n"; then break; fi

@@ -3,7 +3,7 @@
 # Change the definition and run: runbook build webshop-failover.yaml
 #
 # Plan:        webshop-failover: Web shop: fail over Frankfurt to Dublin
-# Fingerprint: 4a219e4157dce1cfdb71b1f7b17a0bbc870bf0d984ab6b799a56b58c61940d71
+# Fingerprint: 45b6af5281ddebda1379d7a6587f58f1b6811891bd895a22ada0f7d7a540619d
 # Steps:       17
 #
 # Run it from a terminal (ideally inside tmux or screen); every step is shown and
@@ -18,7 +18,7 @@ fi
 readonly PLAN_NAME='webshop-failover'
 readonly PLAN_TITLE='Web shop: fail over Frankfurt to Dublin'
 readonly PLAN_SOURCE='webshop-failover.yaml'
-readonly FINGERPRINT='4a219e4157dce1cfdb71b1f7b17a0bbc870bf0d984ab6b799a56b58c61940d71'
+readonly FINGERPRINT='45b6af5281ddebda1379d7a6587f58f1b6811891bd895a22ada0f7d7a540619d'
 readonly COMPILER_VERSION='0.1.0'
 readonly STEP_COUNT=17
 readonly CRITICAL_PATH='1h33m'
@@ -34,9 +34,9 @@ declare -ga STEP_ID STEP_TITLE STEP_SITE STEP_HOST STEP_TARGET STEP_PORT STEP_RU
   STEP_VERIFY_TIMEOUT STEP_ESTIMATE STEP_REQUIRES STEP_AFTER STEP_INSTRUCTIONS \
   STEP_ROLLBACK STEP_OWNER STEP_LINE
 
-# Step 1: declare-disaster (webshop-failover.yaml line 58)
+# Step 1: declare-disaster (webshop-failover.yaml line 62)
 STEP_ID[1]='declare-disaster'
-STEP_LINE[1]=58
+STEP_LINE[1]=62
 STEP_TITLE[1]='Declare the disaster and open the incident bridge'
 STEP_SITE[1]='dub (Dublin)'
 STEP_INSTRUCTIONS[1]='1. Confirm with the network on-call that Frankfurt is unreachable or unusable.
@@ -45,19 +45,19 @@ STEP_INSTRUCTIONS[1]='1. Confirm with the network on-call that Frankfurt is unre
 STEP_ESTIMATE[1]=600
 STEP_OWNER[1]='Incident commander'
 
-# Step 2: notify-stakeholders (webshop-failover.yaml line 68)
+# Step 2: notify-stakeholders (webshop-failover.yaml line 72)
 STEP_ID[2]='notify-stakeholders'
-STEP_LINE[2]=68
+STEP_LINE[2]=72
 STEP_TITLE[2]='Tell support and management that the shop is failing over'
 STEP_SITE[2]='dub (Dublin)'
 STEP_RUN[2]='curl -fsS -X POST https://status.example.com/api/incidents -H "Authorization: Bearer $STATUSPAGE_TOKEN" -d '"'"'status=investigating'"'"' -d '"'"'message=The shop is moving to our backup site.'"'"''
-STEP_TIMEOUT[2]=0
+STEP_TIMEOUT[2]=60
 STEP_ESTIMATE[2]=300
 STEP_AFTER[2]=1
 
-# Step 3: check-replication-lag (webshop-failover.yaml line 78)
+# Step 3: check-replication-lag (webshop-failover.yaml line 83)
 STEP_ID[3]='check-replication-lag'
-STEP_LINE[3]=78
+STEP_LINE[3]=83
 STEP_TITLE[3]='Check that the Dublin replica is less than 15 minutes behind'
 STEP_SITE[3]='dub (Dublin)'
 STEP_HOST[3]='dub-db1'
@@ -69,32 +69,32 @@ STEP_TIMEOUT[3]=60
 STEP_ESTIMATE[3]=300
 STEP_REQUIRES[3]=1
 
-# Step 4: fence-fra-db (webshop-failover.yaml line 92)
+# Step 4: fence-fra-db (webshop-failover.yaml line 97)
 STEP_ID[4]='fence-fra-db'
-STEP_LINE[4]=92
+STEP_LINE[4]=97
 STEP_TITLE[4]='Fence the Frankfurt database (stop it and keep it down)'
 STEP_SITE[4]='fra (Frankfurt)'
 STEP_HOST[4]='fra-db1'
 STEP_TARGET[4]='postgres@10.1.0.11'
 STEP_PORT[4]=''
-STEP_RUN[4]='systemctl stop postgresql@16-main
-systemctl mask postgresql@16-main
+STEP_RUN[4]='sudo -n systemctl stop postgresql@16-main
+sudo -n systemctl mask postgresql@16-main
 '
-STEP_RUN_B64[4]='c3lzdGVtY3RsIHN0b3AgcG9zdGdyZXNxbEAxNi1tYWluCnN5c3RlbWN0bCBtYXNrIHBvc3RncmVzcWxAMTYtbWFpbgo='
-STEP_RUN_SHOWN[4]='systemctl stop postgresql@16-main
-systemctl mask postgresql@16-main'
+STEP_RUN_B64[4]='c3VkbyAtbiBzeXN0ZW1jdGwgc3RvcCBwb3N0Z3Jlc3FsQDE2LW1haW4Kc3VkbyAtbiBzeXN0ZW1jdGwgbWFzayBwb3N0Z3Jlc3FsQDE2LW1haW4K'
+STEP_RUN_SHOWN[4]='sudo -n systemctl stop postgresql@16-main
+sudo -n systemctl mask postgresql@16-main'
 STEP_TIMEOUT[4]=120
 STEP_VERIFY[4]='! systemctl is-active --quiet postgresql@16-main'
 STEP_VERIFY_B64[4]='ISBzeXN0ZW1jdGwgaXMtYWN0aXZlIC0tcXVpZXQgcG9zdGdyZXNxbEAxNi1tYWlu'
 STEP_VERIFY_TIMEOUT[4]=0
 STEP_ESTIMATE[4]=300
 STEP_REQUIRES[4]=1
-STEP_ROLLBACK[4]='`systemctl unmask postgresql@16-main && systemctl start postgresql@16-main`
+STEP_ROLLBACK[4]='`sudo systemctl unmask postgresql@16-main && sudo systemctl start postgresql@16-main`
 (only if the failover is abandoned and Dublin never accepted writes).'
 
-# Step 5: confirm-fencing (webshop-failover.yaml line 110)
+# Step 5: confirm-fencing (webshop-failover.yaml line 116)
 STEP_ID[5]='confirm-fencing'
-STEP_LINE[5]=110
+STEP_LINE[5]=116
 STEP_TITLE[5]='Confirm at the hypervisor that the Frankfurt database is powered off'
 STEP_SITE[5]='fra (Frankfurt)'
 STEP_INSTRUCTIONS[5]='Log in to the Frankfurt vCenter (or call the colocation provider) and confirm that
@@ -104,9 +104,9 @@ STEP_ESTIMATE[5]=600
 STEP_REQUIRES[5]=4
 STEP_OWNER[5]='Network on call'
 
-# Step 6: promote-db (webshop-failover.yaml line 121)
+# Step 6: promote-db (webshop-failover.yaml line 127)
 STEP_ID[6]='promote-db'
-STEP_LINE[6]=121
+STEP_LINE[6]=127
 STEP_TITLE[6]='Promote the Dublin replica to primary'
 STEP_SITE[6]='dub (Dublin)'
 STEP_HOST[6]='dub-db1'
@@ -124,9 +124,9 @@ STEP_ROLLBACK[6]='A promoted replica cannot be demoted. To go back, rebuild the 
 from dub-db1 with `pg_basebackup` (see the failback plan).'
 STEP_OWNER[6]='DBA on call'
 
-# Step 7: repoint-db-dns (webshop-failover.yaml line 138)
+# Step 7: repoint-db-dns (webshop-failover.yaml line 144)
 STEP_ID[7]='repoint-db-dns'
-STEP_LINE[7]=138
+STEP_LINE[7]=144
 STEP_TITLE[7]='Point db.shop.internal at the Dublin database'
 STEP_SITE[7]='dub (Dublin)'
 STEP_RUN[7]='curl -fsS -X PUT "https://dns.example.net/api/v1/zones/shop.internal/records/db" -H "Authorization: Bearer $DNS_API_TOKEN" -d '"'"'{"type": "CNAME", "ttl": 60, "content": "db1.dub.example.net."}'"'"''
@@ -137,19 +137,19 @@ STEP_ESTIMATE[7]=300
 STEP_REQUIRES[7]=6
 STEP_ROLLBACK[7]='Set the CNAME back to fra-db1.fra.example.net.'
 
-# Step 8: start-cache (webshop-failover.yaml line 152)
+# Step 8: start-cache (webshop-failover.yaml line 158)
 STEP_ID[8]='start-cache'
-STEP_LINE[8]=152
+STEP_LINE[8]=158
 STEP_TITLE[8]='Start Redis in Dublin and flush stale keys'
 STEP_SITE[8]='dub (Dublin)'
 STEP_HOST[8]='dub-cache1'
 STEP_TARGET[8]='redis@cache1.dub.example.net'
 STEP_PORT[8]=''
-STEP_RUN[8]='systemctl start redis-server
+STEP_RUN[8]='sudo -n systemctl start redis-server
 redis-cli FLUSHALL
 '
-STEP_RUN_B64[8]='c3lzdGVtY3RsIHN0YXJ0IHJlZGlzLXNlcnZlcgpyZWRpcy1jbGkgRkxVU0hBTEwK'
-STEP_RUN_SHOWN[8]='systemctl start redis-server
+STEP_RUN_B64[8]='c3VkbyAtbiBzeXN0ZW1jdGwgc3RhcnQgcmVkaXMtc2VydmVyCnJlZGlzLWNsaSBGTFVTSEFMTAo='
+STEP_RUN_SHOWN[8]='sudo -n systemctl start redis-server
 redis-cli FLUSHALL'
 STEP_TIMEOUT[8]=60
 STEP_VERIFY[8]='redis-cli ping | grep -qx PONG'
@@ -158,45 +158,45 @@ STEP_VERIFY_TIMEOUT[8]=30
 STEP_ESTIMATE[8]=120
 STEP_AFTER[8]=1
 
-# Step 9: start-app1 (webshop-failover.yaml line 165)
+# Step 9: start-app1 (webshop-failover.yaml line 171)
 STEP_ID[9]='start-app1'
-STEP_LINE[9]=165
+STEP_LINE[9]=171
 STEP_TITLE[9]='Start the shop application on dub-app1'
 STEP_SITE[9]='dub (Dublin)'
 STEP_HOST[9]='dub-app1'
 STEP_TARGET[9]='deploy@app1.dub.example.net'
 STEP_PORT[9]=2222
-STEP_RUN[9]='sudo systemctl start webshop.service'
-STEP_RUN_B64[9]='c3VkbyBzeXN0ZW1jdGwgc3RhcnQgd2Vic2hvcC5zZXJ2aWNl'
+STEP_RUN[9]='sudo -n systemctl start webshop.service'
+STEP_RUN_B64[9]='c3VkbyAtbiBzeXN0ZW1jdGwgc3RhcnQgd2Vic2hvcC5zZXJ2aWNl'
 STEP_TIMEOUT[9]=120
 STEP_VERIFY[9]='curl -fsS http://localhost:8080/healthz'
 STEP_VERIFY_B64[9]='Y3VybCAtZnNTIGh0dHA6Ly9sb2NhbGhvc3Q6ODA4MC9oZWFsdGh6'
 STEP_VERIFY_TIMEOUT[9]=120
 STEP_ESTIMATE[9]=180
 STEP_REQUIRES[9]='7 8'
-STEP_ROLLBACK[9]='sudo systemctl stop webshop.service'
+STEP_ROLLBACK[9]='sudo -n systemctl stop webshop.service'
 
-# Step 10: start-app2 (webshop-failover.yaml line 177)
+# Step 10: start-app2 (webshop-failover.yaml line 183)
 STEP_ID[10]='start-app2'
-STEP_LINE[10]=177
+STEP_LINE[10]=183
 STEP_TITLE[10]='Start the shop application on dub-app2'
 STEP_SITE[10]='dub (Dublin)'
 STEP_HOST[10]='dub-app2'
 STEP_TARGET[10]='deploy@app2.dub.example.net'
 STEP_PORT[10]=2222
-STEP_RUN[10]='sudo systemctl start webshop.service'
-STEP_RUN_B64[10]='c3VkbyBzeXN0ZW1jdGwgc3RhcnQgd2Vic2hvcC5zZXJ2aWNl'
+STEP_RUN[10]='sudo -n systemctl start webshop.service'
+STEP_RUN_B64[10]='c3VkbyAtbiBzeXN0ZW1jdGwgc3RhcnQgd2Vic2hvcC5zZXJ2aWNl'
 STEP_TIMEOUT[10]=120
 STEP_VERIFY[10]='curl -fsS http://localhost:8080/healthz'
 STEP_VERIFY_B64[10]='Y3VybCAtZnNTIGh0dHA6Ly9sb2NhbGhvc3Q6ODA4MC9oZWFsdGh6'
 STEP_VERIFY_TIMEOUT[10]=120
 STEP_ESTIMATE[10]=180
 STEP_REQUIRES[10]='7 8'
-STEP_ROLLBACK[10]='sudo systemctl stop webshop.service'
+STEP_ROLLBACK[10]='sudo -n systemctl stop webshop.service'
 
-# Step 11: warm-cache (webshop-failover.yaml line 189)
+# Step 11: warm-cache (webshop-failover.yaml line 195)
 STEP_ID[11]='warm-cache'
-STEP_LINE[11]=189
+STEP_LINE[11]=195
 STEP_TITLE[11]='Warm the product cache'
 STEP_SITE[11]='dub (Dublin)'
 STEP_HOST[11]='dub-app1'
@@ -209,9 +209,9 @@ STEP_ESTIMATE[11]=600
 STEP_REQUIRES[11]=9
 STEP_AFTER[11]=10
 
-# Step 12: release-fra-vip (webshop-failover.yaml line 202)
+# Step 12: release-fra-vip (webshop-failover.yaml line 208)
 STEP_ID[12]='release-fra-vip'
-STEP_LINE[12]=202
+STEP_LINE[12]=208
 STEP_TITLE[12]='Release the shop virtual IP in Frankfurt (if the load balancer still answers)'
 STEP_SITE[12]='fra (Frankfurt)'
 STEP_HOST[12]='fra-lb1'
@@ -224,9 +224,9 @@ STEP_ESTIMATE[12]=120
 STEP_REQUIRES[12]=5
 STEP_ROLLBACK[12]='systemctl start keepalived'
 
-# Step 13: move-vip (webshop-failover.yaml line 217)
+# Step 13: move-vip (webshop-failover.yaml line 223)
 STEP_ID[13]='move-vip'
-STEP_LINE[13]=217
+STEP_LINE[13]=223
 STEP_TITLE[13]='Bring the shop virtual IP up on the Dublin load balancer'
 STEP_SITE[13]='dub (Dublin)'
 STEP_HOST[13]='dub-lb1'
@@ -249,9 +249,9 @@ STEP_REQUIRES[13]='9 10'
 STEP_AFTER[13]='11 12'
 STEP_ROLLBACK[13]='ip addr del 203.0.113.10/32 dev eth0'
 
-# Step 14: switch-public-dns (webshop-failover.yaml line 232)
+# Step 14: switch-public-dns (webshop-failover.yaml line 238)
 STEP_ID[14]='switch-public-dns'
-STEP_LINE[14]=232
+STEP_LINE[14]=238
 STEP_TITLE[14]='Point www.example-shop.com at Dublin'
 STEP_SITE[14]='dub (Dublin)'
 STEP_RUN[14]='curl -fsS -X PUT "https://dns.example.net/api/v1/zones/example-shop.com/records/www" -H "Authorization: Bearer $DNS_API_TOKEN" -d '"'"'{"type": "A", "ttl": 60, "content": "198.51.100.20"}'"'"''
@@ -263,9 +263,9 @@ STEP_REQUIRES[14]=13
 STEP_ROLLBACK[14]='Point the A record back at 203.0.113.10 (Frankfurt) with the same call.'
 STEP_OWNER[14]='Network on call'
 
-# Step 15: verify-from-outside (webshop-failover.yaml line 247)
+# Step 15: verify-from-outside (webshop-failover.yaml line 253)
 STEP_ID[15]='verify-from-outside'
-STEP_LINE[15]=247
+STEP_LINE[15]=253
 STEP_TITLE[15]='Place a test order from outside our network'
 STEP_SITE[15]='dub (Dublin)'
 STEP_RUN[15]='curl -fsS --max-time 20 https://www.example-shop.com/api/checkout/selftest | grep -q '"'"'"status":"ok"'"'"''
@@ -273,9 +273,9 @@ STEP_TIMEOUT[15]=120
 STEP_ESTIMATE[15]=600
 STEP_REQUIRES[15]=14
 
-# Step 16: confirm-with-support (webshop-failover.yaml line 260)
+# Step 16: confirm-with-support (webshop-failover.yaml line 266)
 STEP_ID[16]='confirm-with-support'
-STEP_LINE[16]=260
+STEP_LINE[16]=266
 STEP_TITLE[16]='Ask support to confirm customers can log in and pay'
 STEP_SITE[16]='dub (Dublin)'
 STEP_INSTRUCTIONS[16]='Ask the customer support lead to check the last 15 minutes of tickets and to place
@@ -284,13 +284,13 @@ STEP_ESTIMATE[16]=900
 STEP_REQUIRES[16]=15
 STEP_OWNER[16]='Customer support lead'
 
-# Step 17: announce-recovery (webshop-failover.yaml line 270)
+# Step 17: announce-recovery (webshop-failover.yaml line 276)
 STEP_ID[17]='announce-recovery'
-STEP_LINE[17]=270
+STEP_LINE[17]=276
 STEP_TITLE[17]='Announce that the shop is back, served from Dublin'
 STEP_SITE[17]='dub (Dublin)'
 STEP_RUN[17]='curl -fsS -X POST https://status.example.com/api/incidents -H "Authorization: Bearer $STATUSPAGE_TOKEN" -d '"'"'status=monitoring'"'"' -d '"'"'message=The shop is back. Orders placed during the outage are safe.'"'"''
-STEP_TIMEOUT[17]=0
+STEP_TIMEOUT[17]=60
 STEP_ESTIMATE[17]=300
 STEP_REQUIRES[17]=16
 STEP_AFTER[17]=2
@@ -520,7 +520,10 @@ parse_args() {
       -[yn][yn]*)
         set -- "${1:0:2}" "-${1:2}" "${@:2}"
         continue ;;
-      *) usage_error "unknown option: $1" ;;
+      *)
+        local hint
+        suggest_option "$1" hint
+        usage_error "unknown option: $1$hint" ;;
     esac
     shift
   done
@@ -532,6 +535,22 @@ parse_args() {
   if [[ -n $OPT_ONLY ]]; then resolve_step "$OPT_ONLY" OPT_ONLY; fi
   local i
   for i in "${!OPT_SKIP[@]}"; do resolve_step "${OPT_SKIP[i]}" "OPT_SKIP[$i]"; done
+}
+
+# suggest_option WORD VAR: "; did you mean --dry-run?" for a near miss such as --dryrun.
+suggest_option() {
+  local _word=${1,,} _option _plain
+  _word=${_word//[^a-z]/}
+  printf -v "$2" '%s' ''
+  [[ -n $_word ]] || return 0
+  for _option in --yes --dry-run --list --from --only --skip --journal --log --reset --rerun-interrupted --help; do
+    _plain=${_option//[^a-z]/}
+    if [[ $_plain == "$_word" || ($_plain == "$_word"* && ${#_word} -ge 3) ]]; then
+      printf -v "$2" '; did you mean %s?' "$_option"
+      return 0
+    fi
+  done
+  return 0
 }
 
 # resolve_step NUMBER-OR-ID VAR: the step number, or a usage error naming the choices.
@@ -562,14 +581,24 @@ have_tty() { (: </dev/tty) 2>/dev/null; }
 # pairs, e.g. y=run yes=run. Enter alone and unknown answers ask again. End of input
 # (Ctrl-D, or the terminal gone) counts as quit: never as yes.
 ask() {
-  local _var=$1 _prompt=$2 _answer _choice _key
+  local _var=$1 _prompt=$2 _answer _chunk _choice _key _status
   shift 2
   # Forget keys typed while the previous step ran: only an answer to this question counts.
   while IFS= read -r -s -t 0.05 -n 256 _ </dev/tty 2>/dev/null; do :; done
   log_line "ASK step $CURRENT_STEP: $_prompt"
   while true; do
     printf '%s' "$_prompt" >/dev/tty
-    if ! IFS= read -r _answer </dev/tty; then
+    # Wait in slices of a second: a Ctrl-C that lands just before `read` blocks would
+    # otherwise wait for the next key before its trap runs. Whatever a slice read of
+    # the line is kept, so an answer is never split.
+    _answer=''
+    while true; do
+      IFS= read -r -t 1 _chunk </dev/tty
+      _status=$?
+      _answer+=$_chunk
+      ((_status > 128)) || break
+    done
+    if ((_status != 0)); then
       printf '\n' >/dev/tty
       log_line "ANSWER step $CURRENT_STEP: end of input, taken as quit"
       printf -v "$_var" '%s' quit
@@ -805,7 +834,7 @@ pump_sync() {
 # ssh). A remote exit status 255 becomes 254, so 255 always means "ssh itself failed".
 # shellcheck disable=SC2016  # expanded by the remote shell, not here
 readonly REMOTE_WRAPPER='c=$(printf %s "$1" | base64 -d) || exit 254
-setsid bash -c "$c" </dev/null & p=$!
+setsid bash -eo pipefail -c "$c" </dev/null & p=$!
 ( while kill -0 "$PPID" 2>/dev/null && kill -0 "$p" 2>/dev/null; do sleep 1; done
   kill -0 "$p" 2>/dev/null && kill -TERM -- "-$p" 2>/dev/null ) </dev/null >/dev/null 2>&1 & w=$!
 wait "$p"; rc=$?
@@ -826,7 +855,7 @@ execute() {
     [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
     command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
   else
-    command=(bash -c "$code")
+    command=(bash -eo pipefail -c "$code")
   fi
   [[ -n $PUMP_FD ]] || start_pump
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
@@ -948,7 +977,13 @@ show_step() {
   fi
   say "  where:    $where"
   [[ -n ${STEP_OWNER[n]:-} ]] && say "  owner:    ${STEP_OWNER[n]}"
-  for d in ${STEP_REQUIRES[n]:-} ${STEP_AFTER[n]:-}; do
+  for d in ${STEP_REQUIRES[n]:-}; do
+    journal_status_of "$d" status
+    deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
+  done
+  [[ -n $deps ]] && indent "  requires: " "$deps"
+  deps=''
+  for d in ${STEP_AFTER[n]:-}; do
     journal_status_of "$d" status
     deps+="${deps:+, }$d ${STEP_ID[d]} ($status)"
   done
@@ -1043,7 +1078,7 @@ do_step() {
   done
   if ((OPT_DRY_RUN)); then
     if [[ -n ${STEP_RUN[n]:-} ]]; then say "  (dry run: not run)"; else say "  (dry run: manual step, would wait for a person)"; fi
-    STATUS[n]='done'
+    STATUS[n]='would run'
     return 0
   fi
   local ask_anyway=0
@@ -1145,12 +1180,16 @@ do_step() {
 # --- Whole run --------------------------------------------------------------------------------
 
 list_steps() {
-  local n status width=${#STEP_COUNT}
+  local n status width=${#STEP_COUNT} id_width=2
+  for ((n = 1; n <= STEP_COUNT; n++)); do
+    ((${#STEP_ID[n]} > id_width)) && id_width=${#STEP_ID[n]}
+  done
+  ((id_width > 40)) && id_width=40
   say "$PLAN_TITLE"
   say "fingerprint $FINGERPRINT, journal $JOURNAL"
   for ((n = 1; n <= STEP_COUNT; n++)); do
     journal_status_of "$n" status
-    printf '%*d  %-12s  %s  %s\n' "$width" "$n" "$status" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
+    printf '%*d  %-12s  %-*s  %s\n' "$width" "$n" "$status" "$id_width" "${STEP_ID[n]}" "${STEP_TITLE[n]}"
   done
 }
 
@@ -1281,6 +1320,11 @@ main() {
     if [[ -n $OPT_ONLY ]] && ((n != OPT_ONLY)); then continue; fi
     case ${STATUS[n]:-} in
       done | by-hand | skipped)
+        if is_skipped_by_option "$n"; then
+          local finished
+          journal_status_of "$n" finished
+          say "Step $n ${STEP_ID[n]} is already finished ($finished): --skip $n changes nothing."
+        fi
         [[ -n $OPT_ONLY ]] || continue ;;
     esac
     if ! do_step "$n"; then break; fi
