@@ -9,6 +9,7 @@ independent declarations aside).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ STEP_FIELDS = (
 )
 #: Plan fields compared as text (the RTO is compared with the critical path instead).
 PLAN_FIELDS = ("name", "title", "description", "owner", "rpo", "prerequisites", "abort", "contacts")
-#: Fields whose values are durations: short, shown inline as `old -> new`.
+#: Fields whose values are durations.
 DURATION_FIELDS = frozenset({"verify_timeout", "timeout", "estimate", "rpo"})
+#: Fields whose values are short words: reports show them inline as `old -> new`.
+INLINE_FIELDS = DURATION_FIELDS | {"name"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +80,9 @@ class Reorder:
     #: Steps it used to run after and now runs before, and the reverse.
     now_before: tuple[str, ...]
     now_after: tuple[str, ...]
-    #: Its place among the other steps in the definition's declaration order changed.
-    declaration_changed: bool
+    #: "earlier" or "later" when the author moved its declaration in the file (relative to
+    #: the steps present in both versions), else None.
+    declared: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +222,7 @@ def _reorders(old: Plan, new: Plan, pairs: list[tuple[Step, Step]]) -> tuple[Reo
     old_ids = {s.id for s in old.steps}
     new_ids = {s.id for s in new.steps}
     common = {b.id for _, b in pairs}
-    old_rank = _declaration_rank([a.resource for a, _ in pairs])
-    new_rank = _declaration_rank([b.resource for _, b in pairs])
+    declared = _declaration_moves([a.resource for a, _ in pairs], [b.resource for _, b in pairs])
     result = []
     for a, b in pairs:
         if a.number == b.number:
@@ -237,15 +240,29 @@ def _reorders(old: Plan, new: Plan, pairs: list[tuple[Step, Step]]) -> tuple[Reo
             removed_before=tuple(i for i in old_before if i not in new_ids),
             now_before=tuple(s.id for s in new.steps if s.id in old_set and s.id in common and s.id not in new_set),
             now_after=tuple(i for i in new_before if i in common and i not in old_set),
-            declaration_changed=old_rank[a.id] != new_rank[b.id],
+            declared=declared.get(b.id),
         ))
     return tuple(result)
 
 
-def _declaration_rank(resources: list[Resource]) -> dict[str, int]:
-    """Each resource's place in declaration order (its line in the file) among `resources`."""
-    ordered = sorted(resources, key=lambda r: r.line)
-    return {r.id: rank for rank, r in enumerate(ordered)}
+def _declaration_moves(old: list[Resource], new: list[Resource]) -> dict[str, str]:
+    """The steps whose declaration the author moved: "earlier" or "later" in the file.
+
+    Of the steps in both versions, those outside the longest run of declarations kept in
+    the same relative order count as moved (moving one step shifts the rank of others,
+    which did not move).
+    """
+    before = [r.id for r in sorted(old, key=lambda r: r.line)]
+    after = [r.id for r in sorted(new, key=lambda r: r.line)]
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    kept = {i for block in matcher.get_matching_blocks() for i in before[block.a : block.a + block.size]}
+    old_rank = {i: n for n, i in enumerate(before)}
+    new_rank = {i: n for n, i in enumerate(after)}
+    return {
+        i: "earlier" if new_rank[i] < old_rank[i] else "later"
+        for i in after
+        if i not in kept
+    }
 
 
 def _dependency_changes(old: Resource, new: Resource) -> tuple[DependencyChange, ...]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from compiler.diff import DURATION_FIELDS, DependencyChange, PlanDiff, Reorder, StepRef, TextChange, Version
+from compiler.diff import INLINE_FIELDS, DependencyChange, PlanDiff, Reorder, StepRef, TextChange, Version
 from compiler.durations import format_duration
 from compiler.escape import terminal_safe
 from compiler.markdown import md_cell, md_code_span, md_fence, md_inline
@@ -30,7 +30,7 @@ def reasons(reorder: Reorder, code: _Code) -> tuple[str, ...]:
     """Why a step's number changed, most direct cause first; `code` formats step ids."""
     out = []
     if reorder.dependencies:
-        out.append(f"its dependencies changed: {dependency_text(reorder.dependencies, code)}")
+        out.append(f"its dependencies changed ({dependency_text(reorder.dependencies, code)})")
     if reorder.now_before:
         out.append(f"now runs before: {_ids(reorder.now_before, code)}")
     if reorder.now_after:
@@ -39,20 +39,20 @@ def reasons(reorder: Reorder, code: _Code) -> tuple[str, ...]:
         out.append(f"{_steps(len(reorder.added_before))} added before it: {_ids(reorder.added_before, code)}")
     if reorder.removed_before:
         out.append(f"{_steps(len(reorder.removed_before))} removed before it: {_ids(reorder.removed_before, code)}")
-    if reorder.declaration_changed:
-        out.append("the declaration order in the definition changed")
+    if reorder.declared is not None:
+        out.append(f"declared {reorder.declared} in the definition")
     return tuple(out)
 
 
 def dependency_text(changes: tuple[DependencyChange, ...], code: _Code) -> str:
-    """`requires +a, -b; after +c`: ids gained and lost per kind of dependency."""
+    """`requires: +a, -b; after: +c`: ids gained and lost per kind of dependency."""
     parts = []
     for change in changes:
         if change.reordered:
             parts.append(f"{change.kind}: the same steps, listed in another order")
             continue
         items = [f"+{code(i)}" for i in change.added] + [f"-{code(i)}" for i in change.removed]
-        parts.append(f"{change.kind} {', '.join(items)}")
+        parts.append(f"{change.kind}: {', '.join(items)}")
     return "; ".join(parts)
 
 
@@ -186,7 +186,7 @@ def _ref_line(ref: StepRef) -> str:
 def _field_lines(changes: tuple[TextChange, ...], indent: str) -> list[str]:
     lines = []
     for change in changes:
-        if change.field in DURATION_FIELDS:
+        if change.field in INLINE_FIELDS:
             lines.append(f"{indent}{change.field}: {inline_value(change)}")
             continue
         lines.append(f"{indent}{change.field}:")
@@ -226,7 +226,7 @@ def diff_as_markdown(diff: PlanDiff) -> str:
             f"**No change:** {_code(old.label)} and {_code(new.label)} are the same plan "
             f"(fingerprint `{new.fingerprint}`).\n"
         )
-    name = _code(old.name) if old.name == new.name else f"{_code(old.name)} → {_code(new.name)}"
+    name = _code(old.name) if old.name == new.name else f"{_code(old.name)} -> {_code(new.name)}"
     blocks = [
         f"### Plan {name}: what changes",
         "| | Definition | Fingerprint | Steps |\n|---|---|---|---|\n"
@@ -245,7 +245,7 @@ def diff_as_markdown(diff: PlanDiff) -> str:
     section("Steps removed", len(diff.removed), [_md_refs(diff.removed)])
     section("Position in the order changed", len(diff.reordered), [
         "| Step | Old | New | Why |\n|---|---|---|---|\n" + "\n".join(
-            f"| `{r.id}` | {r.old_number} | {r.new_number} | {'; '.join(reasons(r, _id_code))} |"
+            f"| `{r.id}` | {r.old_number} | {r.new_number} | {'<br>'.join(reasons(r, _id_code))} |"
             for r in diff.reordered
         )
     ])
@@ -283,18 +283,18 @@ def _md_refs(refs: tuple[StepRef, ...]) -> str:
 
 def _md_fields(changes: tuple[TextChange, ...], extra_items: list[str]) -> list[str]:
     """Short changes as one list, then each text change as a label and a diff block."""
-    items = [f"- `{c.field}`: {md_inline(inline_value(c))}" for c in changes if c.field in DURATION_FIELDS]
+    items = [f"- `{c.field}`: {md_inline(inline_value(c))}" for c in changes if c.field in INLINE_FIELDS]
     items += [f"- {item}" for item in extra_items]
     blocks = ["\n".join(items)] if items else []
     for c in changes:
-        if c.field not in DURATION_FIELDS:
+        if c.field not in INLINE_FIELDS:
             blocks.append(f"`{c.field}`:")
             blocks.append(md_fence("\n".join(text_diff(c)), "diff"))
     return blocks
 
 
 def _md_chain(ids: tuple[str, ...]) -> str:
-    return " → ".join(f"`{i}`" for i in ids) if ids else "(none)"
+    return " -> ".join(f"`{i}`" for i in ids) if ids else "(none)"
 
 
 # --- JSON ----------------------------------------------------------------------------------
