@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Collection, Iterable
 from typing import Any
 
 _MAX_SHOWN = 60
 #: Comparisons one `Suggestions` may spend in all. Each lookup compares the word with every
 #: candidate, so a file with thousands of bad references to thousands of ids would take
 #: quadratic time; past this budget the remaining messages simply go without a suggestion.
-_COMPARISON_BUDGET = 1_000_000
+_COMPARISON_BUDGET = 200_000
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -80,9 +81,7 @@ def shown(value: Any) -> str:
     return f"'{text}'"
 
 
-def listed(names: Iterable[str], limit: int = 20) -> str:
+def listed(names: Collection[str], limit: int = 20) -> str:
     """"a, b, c" for a short list of names, "a, b, ... (57 in all)" for a long one."""
-    items = [printable(n) for n in names]
-    if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f", ... ({len(items)} in all)"
+    shown_names = ", ".join(printable(n) for n in itertools.islice(names, limit))
+    return shown_names if len(names) <= limit else f"{shown_names}, ... ({len(names)} in all)"
