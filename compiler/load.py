@@ -72,7 +72,10 @@ class Document:
     def root_node(self) -> yaml.Node:
         """The composed node tree, built again on first use (only errors need it)."""
         if not self._nodes:
-            self._nodes.append(yaml.compose(self.text, Loader=_Loader))
+            root = yaml.compose(self.text, Loader=_Loader)
+            if root is None:  # pragma: no cover - a loaded document always has a root
+                raise ValueError(f"{self.file} has no YAML document")
+            self._nodes.append(root)
         return self._nodes[0]
 
     def _child(self, node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
@@ -253,7 +256,8 @@ def _check_depth_by_events(text: str, file: str) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    raise DefinitionError(Diagnostic(Location(file, mark.line + 1, mark.column + 1), _TOO_DEEP))
+                    where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+                    raise DefinitionError(Diagnostic(where, _TOO_DEEP))
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
@@ -408,10 +412,12 @@ class _Builder:
                 depth = max(depth, child_depth)
             self._open.discard(id(node))
             result = (items, size, depth + 1)
-        else:
+        elif isinstance(node, yaml.MappingNode):
             self._open.add(id(node))
             result = self._mapping(node)
             self._open.discard(id(node))
+        else:  # pragma: no cover - the composer makes only these three kinds of node
+            raise TypeError(f"unexpected YAML node {node!r}")
         self._memo[id(node)] = result
         return result
 

@@ -53,7 +53,7 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
+_Validator: type[jsonschema.protocols.Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
@@ -68,7 +68,8 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    return _Validator(schema())
+    validator: jsonschema.protocols.Validator = _Validator(schema())
+    return validator
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
@@ -88,10 +89,11 @@ def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnos
     path: Path_ = tuple(error.absolute_path)
     kind = error.validator
     subschema = error.schema if isinstance(error.schema, dict) else {}
+    value: Any = error.instance
+    expected: Any = error.validator_value
     owner, field = _describe(path, doc.data)
     prefix = f"{owner}: " if owner and field else ""
     subject = field or ("'plan'" if owner == "plan" else owner) or "the value"
-    value = error.instance
 
     if "propertyNames" in error.absolute_schema_path:
         what = _container_noun(path)
@@ -139,19 +141,19 @@ def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnos
             return [Diagnostic(location, f"{prefix}{subject} is blank; {hint}")]
         return [Diagnostic(location, f"{prefix}{subject} is {shown(value)}, which is not valid; {hint}")]
     if kind == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
+        choices = ", ".join(str(c) for c in expected)
         if isinstance(value, str):
-            found = f"not {shown(value)}{did_you_mean(value, error.validator_value)}"
+            found = f"not {shown(value)}{did_you_mean(value, expected)}"
         else:
             found = f"but it is {_what_it_is(value, path, doc)}"
         return [Diagnostic(location, f"{prefix}{subject} must be one of {choices}, {found}")]
     if kind in ("minItems", "minProperties"):
         key = path[-1] if path else ""
         hint = _EMPTY_HINTS.get(key) if isinstance(key, str) else None
-        if hint and error.validator_value == 1:
+        if hint and expected == 1:
             return [Diagnostic(location, f"{prefix}{subject} is empty; {hint}")]
         return [Diagnostic(  # pragma: no cover - every minItems/minProperties has a hint today
-            location, f"{prefix}{subject} needs at least {error.validator_value} entries"
+            location, f"{prefix}{subject} needs at least {expected} entries"
         )]
     if kind == "uniqueItems":
         seen: dict[Any, int] = {}
@@ -176,7 +178,7 @@ def _translate(error: jsonschema.ValidationError, doc: Document) -> list[Diagnos
         return [Diagnostic(
             location,
             f"{prefix}{subject} is {len(value):,} characters long; the limit is "
-            f"{error.validator_value:,}",
+            f"{expected:,}",
         )]
     return [Diagnostic(location, f"{prefix}{subject}: {error.message}")]  # pragma: no cover
 
@@ -232,7 +234,8 @@ def _holds_text(array_schema: dict[str, Any]) -> bool:
 
 
 def _missing_key(error: jsonschema.ValidationError) -> str:
-    for key in error.validator_value:
+    required: Any = error.validator_value
+    for key in required:
         if error.message == f"{key!r} is a required property":
             return str(key)
     return "?"  # pragma: no cover - jsonschema words every `required` error this way

@@ -22,7 +22,7 @@ def check_semantics(doc: Document) -> list[Diagnostic]:
     # Without a (non-empty) mapping of sites the schema has already said so; checking every
     # resource's site against nothing would only repeat it once per resource.
     sites = data.get("sites") if isinstance(data.get("sites"), dict) and data.get("sites") else None
-    raw_resources = data.get("resources") if isinstance(data.get("resources"), list) else []
+    raw_resources: list[Any] = data["resources"] if isinstance(data.get("resources"), list) else []
     resources = [(i, r) for i, r in enumerate(raw_resources) if isinstance(r, dict)]
 
     problems: list[Diagnostic] = []
