@@ -35,8 +35,9 @@ and a guarded bash script that asks before every step.
   runbook validate plan.yaml         check the definition, report every problem
   runbook plan plan.yaml             show the ordered steps, in waves
   runbook build plan.yaml -o out/    write out/<name>.md and out/<name>.sh
-  runbook check plan.yaml -o out/    are out/<name>.md and out/<name>.sh up to date?
-  runbook diff HEAD~1:plan.yaml plan.yaml   what a change of the definition changes
+  runbook check plan.yaml -o out/    check that out/<name>.md and out/<name>.sh are up to date
+  runbook diff HEAD~1:plan.yaml plan.yaml
+                                     what the last commit changed in the plan, step by step
 """
 
 _EPILOG = """\

@@ -9,6 +9,7 @@ independent declarations aside).
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -219,27 +220,39 @@ def _place(step: Step) -> str:
 
 
 def _reorders(old: Plan, new: Plan, pairs: list[tuple[Step, Step]]) -> tuple[Reorder, ...]:
-    old_ids = {s.id for s in old.steps}
     new_ids = {s.id for s in new.steps}
-    common = {b.id for _, b in pairs}
+    old_ids = {s.id for s in old.steps}
+    added = [(s.number, s.id) for s in new.steps if s.id not in old_ids]
+    removed = [(s.number, s.id) for s in old.steps if s.id not in new_ids]
+    old_number = {a.id: a.number for a, _ in pairs}
+    new_number = {b.id: b.number for _, b in pairs}
+    # Two steps that swapped places always include one outside the longest common
+    # subsequence of the two orders; only those need comparing with every other step.
+    in_new_order = [b.id for _, b in pairs]
+    in_old_order = sorted(in_new_order, key=old_number.__getitem__)
+    matcher = difflib.SequenceMatcher(a=in_old_order, b=in_new_order, autojunk=False)
+    kept = {i for block in matcher.get_matching_blocks() for i in in_old_order[block.a : block.a + block.size]}
+    shifted = [i for i in in_new_order if i not in kept]
     declared = _declaration_moves([a.resource for a, _ in pairs], [b.resource for _, b in pairs])
     result = []
     for a, b in pairs:
         if a.number == b.number:
             continue
-        old_before = [s.id for s in old.steps[: a.number - 1]]
-        new_before = [s.id for s in new.steps[: b.number - 1]]
-        old_set, new_set = set(old_before), set(new_before)
+        others = in_new_order if b.id not in kept else shifted
         result.append(Reorder(
             id=b.id,
             title=b.resource.title,
             old_number=a.number,
             new_number=b.number,
             dependencies=_dependency_changes(a.resource, b.resource),
-            added_before=tuple(i for i in new_before if i not in old_ids),
-            removed_before=tuple(i for i in old_before if i not in new_ids),
-            now_before=tuple(s.id for s in new.steps if s.id in old_set and s.id in common and s.id not in new_set),
-            now_after=tuple(i for i in new_before if i in common and i not in old_set),
+            added_before=tuple(i for n, i in added[: bisect.bisect_left(added, (b.number, ""))]),
+            removed_before=tuple(i for n, i in removed[: bisect.bisect_left(removed, (a.number, ""))]),
+            now_before=tuple(
+                i for i in others if old_number[i] < a.number and new_number[i] > b.number
+            ),
+            now_after=tuple(
+                i for i in others if old_number[i] > a.number and new_number[i] < b.number
+            ),
             declared=declared.get(b.id),
         ))
     return tuple(result)

@@ -19,6 +19,8 @@ from compiler.suggest import printable
 
 #: Lines of context around a change inside a multi-line command or text.
 CONTEXT_LINES = 2
+#: The most step ids a reason lists before it says how many there are in all.
+LISTED_IDS = 10
 
 _Code = Callable[[str], str]
 
@@ -108,7 +110,11 @@ def inline_value(change: TextChange) -> str:
 
 
 def _ids(ids: tuple[str, ...], code: _Code) -> str:
-    return ", ".join(code(i) for i in ids)
+    """Ids as a list, the first LISTED_IDS of a longer one and how many there are in all."""
+    shown = [code(i) for i in ids[:LISTED_IDS]]
+    if len(ids) > LISTED_IDS:
+        shown.append(f"... ({len(ids)} in all)")
+    return ", ".join(shown)
 
 
 def _steps(count: int) -> str:

@@ -377,6 +377,17 @@ Position in the order changed (4):
     assert not diff.order_changed  # the steps of both versions keep their relative order
 
 
+def test_long_lists_of_reasons_are_cut_short() -> None:
+    added = "".join(
+        f"  - id: early-{n:02d}\n    title: Early {n}\n    site: dub\n    run: 'true'\n" for n in range(12)
+    )
+    diff = compare(BASE, BASE.replace("resources:\n", "resources:\n" + added))
+    assert reasons(diff.reordered[0], str) == (
+        "12 steps added before it: early-00, early-01, early-02, early-03, early-04, early-05, "
+        "early-06, early-07, early-08, early-09, ... (12 in all)",
+    )
+
+
 def test_steps_removed_before_a_step_are_named() -> None:
     new = BASE.replace(
         "  - id: fence-db\n", "  - id: fence-db\n    after: [declare]\n", 1,
@@ -927,6 +938,11 @@ def test_every_step_added_or_removed_is_reported(old_text: str, new_text: str) -
     renumbered = [s.id for s in new.steps if s.id in old_ids and old.step(s.id).number != s.number]
     assert [r.id for r in diff.reordered] == renumbered
     assert all(reasons(r, str) for r in diff.reordered)
+    for r in diff.reordered:  # the fast computation of who overtook whom, against the obvious one
+        o, n = old.step(r.id).number, new.step(r.id).number
+        both = [s.id for s in new.steps if s.id in old_ids]
+        assert r.now_before == tuple(i for i in both if old.step(i).number < o and new.step(i).number > n)
+        assert r.now_after == tuple(i for i in both if old.step(i).number > o and new.step(i).number < n)
     if old.fingerprint != new.fingerprint:
         assert not diff.identical
     if diff.order_changed:
