@@ -76,15 +76,16 @@ def _read_git(spec: str, rev: str, path: str, fail: Callable[[str], DefinitionEr
         raise fail(f"{shown(path)} is not in {where_in}{_suggestion(rev, path)}")
     if kind.strip() != b"blob":
         raise fail(f"{shown(path)} is a directory in {where_in}, not a definition file")
-    status, raw, err = _git("cat-file", "blob", spec)
-    if status != 0:
-        message = err.decode("utf-8", errors="replace").strip() or f"git exited with status {status}"
-        raise fail(f"cannot read it from git: {message}")
-    if len(raw) > MAX_FILE_BYTES:
+    status, size, _ = _git("cat-file", "-s", spec)
+    if status == 0 and size.strip().isdigit() and int(size) > MAX_FILE_BYTES:
         raise fail(
             f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the most a "
             "definition may be: is this the right file?"
         )
+    status, raw, err = _git("cat-file", "blob", spec)
+    if status != 0:
+        message = err.decode("utf-8", errors="replace").strip() or f"git exited with status {status}"
+        raise fail(f"cannot read it from git: {message}")
     return load_bytes(raw, spec)
 
 

@@ -813,6 +813,20 @@ def test_git_sides_that_cannot_be_read(repo: Path, capsys: pytest.CaptureFixture
     assert cli(capsys, "--", spec, "runbooks/shop.yaml") == (1, "", f"{spec}: error: {message}\n")
 
 
+def test_a_huge_file_in_git_is_refused_before_it_is_read(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from compiler.load import MAX_FILE_BYTES
+
+    (repo / "runbooks" / "huge.yaml").write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
+    git(repo, "add", "runbooks/huge.yaml")
+    git(repo, "commit", "-q", "-m", "huge")
+    message = (
+        f"error: the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, "
+        "the most a definition may be: is this the right file?\n"
+    )
+    assert cli(capsys, "HEAD:runbooks/huge.yaml", "runbooks/shop.yaml") == (1, "", f"HEAD:runbooks/huge.yaml: {message}")
+    assert run_cli("validate", "runbooks/huge.yaml", cwd=repo).stderr == f"runbooks/huge.yaml: {message}"
+
+
 def test_outside_a_git_repository(tmp_path: Path) -> None:
     (tmp_path / "shop.yaml").write_text(BASE, encoding="utf-8")
     env = {"GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
