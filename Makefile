@@ -37,7 +37,6 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet mypy
 	$(BIN)/python -m mypy
 
 clean:
