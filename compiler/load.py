@@ -32,9 +32,15 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: No valid definition nests deeper than a handful of levels.
 MAX_DEPTH = 64
-#: Aliases may repeat a value, but not blow up the document (a "billion laughs" bomb).
+#: Keys, texts, numbers, lists and mappings written in one file. The largest example holds
+#: about 600; each costs tens of microseconds to check, so 4 MiB of `[a,a,a,...]` (two
+#: million values) would take most of a minute and a gigabyte: refuse it up front.
+MAX_VALUES = 200_000
+#: Aliases may repeat a value, but not blow up the document (a "billion laughs" bomb):
+#: neither in the number of values nor in characters (one long text aliased many times).
 MAX_EXPANSION_FACTOR = 10
 MAX_EXPANSION_SLACK = 10_000
+MAX_EXPANSION_SLACK_CHARS = 1_000_000
 
 Path_ = tuple[str | int, ...]
 
@@ -173,8 +179,9 @@ def load_bytes(raw: bytes, file: str) -> Document:
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     ):
         raise DefinitionError(Diagnostic(Location(file, 1, 1), _EMPTY))
-    if _looks_deep(text):
-        _check_depth_by_events(text, file)
+    deep, many = _looks_deep(text), _may_hold_too_many(text)
+    if deep or many:
+        _check_by_events(text, file)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -250,22 +257,43 @@ def _looks_deep(text: str) -> bool:
     return deepest >= _DEPTH_SUSPICION
 
 
-def _check_depth_by_events(text: str, file: str) -> None:
-    depth = 0
+def _may_hold_too_many(text: str) -> bool:
+    """Cheap over-estimate of the number of values: each starts after one of these characters."""
+    return sum(text.count(c) for c in ",[{:-?\n") * 2 + 2 > MAX_VALUES
+
+
+def _check_by_events(text: str, file: str) -> None:
+    """Depth and number of values from the parser's events, before any node is built.
+
+    libyaml's composer recurses in C (a crash on deep nesting) and builds a Python object
+    per value (minutes for millions of them); the event stream costs neither.
+    """
+    depth = values = 0
     try:
         for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    raise DefinitionError(Diagnostic(
+                        _event_location(event, file),
+                        f"the file holds more than {MAX_VALUES:,} values (keys, texts, list items); "
+                        "a definition needs far fewer: is this the right file?",
+                    ))
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-                    raise DefinitionError(Diagnostic(where, _TOO_DEEP))
+                    raise DefinitionError(Diagnostic(_event_location(event, file), _TOO_DEEP))
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
         raise DefinitionError(_yaml_syntax_error(exc, file, text)) from None
     except yaml.reader.ReaderError as exc:
         raise DefinitionError(_reader_error(exc, file, text)) from None
+
+
+def _event_location(event: yaml.Event, file: str) -> Location:
+    mark = event.start_mark
+    return Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
 
 
 def _reader_error(exc: yaml.reader.ReaderError, file: str, text: str) -> Diagnostic:
@@ -360,22 +388,33 @@ def _kind(node: yaml.Node) -> str:
     return f"the value {shown(node.value)}" if node.value else "an empty value"
 
 
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """A value built from a node, with what it costs once every alias in it is expanded."""
+
+    value: Any
+    size: int  # values
+    depth: int  # levels of lists and mappings
+    chars: int  # characters of text
+
+
 class _Builder:
     """Turns composed nodes into dicts, lists and scalars, collecting every problem."""
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.errors: list[Diagnostic] = []
-        # id(node) -> (value, expanded size, depth): aliases share the node object.
-        self._memo: dict[int, tuple[Any, int, int]] = {}
-        self._distinct = 0
+        # id(node) -> what was built: aliases share the node object, so each is built once.
+        self._memo: dict[int, _Built] = {}
+        self._written_values = 0
+        self._written_chars = 0
         self._aliases = False
         # Nodes being built: an alias to one of them is a loop (`&a [*a]`), not a repetition.
         self._open: set[int] = set()
 
     def build(self, root: yaml.Node) -> Any:
-        value, size, depth = self._build(root)
-        if depth > MAX_DEPTH:
+        built = self._build(root)
+        if built.depth > MAX_DEPTH:
             # Point where the nesting crosses the limit, as the event check does for text.
             self.errors.append(Diagnostic(
                 _where(self._level_below(root, MAX_DEPTH), self.file),
@@ -384,44 +423,52 @@ class _Builder:
                 if self._aliases
                 else _TOO_DEEP,
             ))
-        limit = MAX_EXPANSION_FACTOR * self._distinct + MAX_EXPANSION_SLACK
-        if size > limit:
+        if built.size > MAX_EXPANSION_FACTOR * self._written_values + MAX_EXPANSION_SLACK:
             self.errors = [Diagnostic(
                 _where(root, self.file),
-                f"YAML aliases expand this document to {size:,} values from {self._distinct:,} "
-                "written ones (an alias bomb?); repeat fewer anchored values",
+                f"YAML aliases expand this document to {built.size:,} values from "
+                f"{self._written_values:,} written ones (an alias bomb?); repeat fewer anchored values",
             )]
-        return value
+        elif built.chars > MAX_EXPANSION_FACTOR * self._written_chars + MAX_EXPANSION_SLACK_CHARS:
+            self.errors = [Diagnostic(
+                _where(root, self.file),
+                f"YAML aliases expand this document to {built.chars:,} characters of text from "
+                f"{self._written_chars:,} written ones (an alias bomb?); repeat long anchored "
+                "texts less often",
+            )]
+        return built.value
 
-    def _build(self, node: yaml.Node) -> tuple[Any, int, int]:
+    def _build(self, node: yaml.Node) -> _Built:
         known = self._memo.get(id(node))
         if known is not None:
             self._aliases = True  # only an alias reaches the same node twice
             return known
-        self._distinct += 1
+        self._written_values += 1
         if isinstance(node, yaml.ScalarNode):
-            result: tuple[Any, int, int] = (self._scalar(node), 1, 0)
+            self._written_chars += len(node.value)
+            built = _Built(self._scalar(node), 1, 0, len(node.value))
         elif isinstance(node, yaml.SequenceNode):
             self._check_tag(node, _SEQ)
             self._open.add(id(node))
-            items, size, depth = [], 1, 0
+            items, size, depth, chars = [], 1, 0, 0
             for child in node.value:
                 if self._loops(child, node):
                     continue
-                value, child_size, child_depth = self._build(child)
-                items.append(value)
-                size += child_size
-                depth = max(depth, child_depth)
+                item = self._build(child)
+                items.append(item.value)
+                size += item.size
+                depth = max(depth, item.depth)
+                chars += item.chars
             self._open.discard(id(node))
-            result = (items, size, depth + 1)
+            built = _Built(items, size, depth + 1, chars)
         elif isinstance(node, yaml.MappingNode):
             self._open.add(id(node))
-            result = self._mapping(node)
+            built = self._mapping(node)
             self._open.discard(id(node))
         else:  # pragma: no cover - the composer makes only these three kinds of node
             raise TypeError(f"unexpected YAML node {node!r}")
-        self._memo[id(node)] = result
-        return result
+        self._memo[id(node)] = built
+        return built
 
     def _level_below(self, node: yaml.Node, levels: int) -> yaml.Node:
         """The node `levels` down the deepest path from `node` (all of it is built already)."""
@@ -429,7 +476,7 @@ class _Builder:
             children = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
             node = max(
                 (child for child in children if id(child) in self._memo),
-                key=lambda child: self._memo[id(child)][2],
+                key=lambda child: self._memo[id(child)].depth,
             )
         return node
 
@@ -444,11 +491,11 @@ class _Builder:
         ))
         return True
 
-    def _mapping(self, node: yaml.MappingNode) -> tuple[Any, int, int]:
+    def _mapping(self, node: yaml.MappingNode) -> _Built:
         self._check_tag(node, _MAP)
         mapping: dict[str, Any] = {}
         seen: dict[str, yaml.Node] = {}
-        size, depth = 1, 0
+        size, depth, chars = 1, 0, 0
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(Diagnostic(
@@ -479,11 +526,13 @@ class _Builder:
             seen[key] = key_node
             if self._loops(value_node, key_node):
                 continue
-            value, child_size, child_depth = self._build(value_node)
-            mapping[key] = value
-            size += child_size + 1
-            depth = max(depth, child_depth)
-        return mapping, size, depth + 1
+            self._written_chars += len(key)
+            item = self._build(value_node)
+            mapping[key] = item.value
+            size += item.size + 1
+            depth = max(depth, item.depth)
+            chars += item.chars + len(key)
+        return _Built(mapping, size, depth + 1, chars)
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag

@@ -6,6 +6,7 @@ error at once), and therefore never assume a value has the right shape.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from compiler.errors import Diagnostic
@@ -41,6 +42,8 @@ def check_semantics(doc: Document) -> list[Diagnostic]:
         else:
             ids[rid] = i
 
+    if sites is not None:
+        problems.extend(_check_ports(doc, sites))
     known_sites = Suggestions(sites or ())
     known_ids = Suggestions(ids)
     for i, resource in resources:
@@ -88,6 +91,29 @@ def _check_placement(
         f"{owner}: unknown host {shown(host)} in site {shown(site)}"
         f"{did_you_mean(host, site_hosts)} (hosts of {shown(site)}: {listed(site_hosts)})",
     )]
+
+
+# Plain decimal, in range or not (the schema judges the number); anything else is YAML 1.1.
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def _check_ports(doc: Document, sites: dict[str, Any]) -> list[Diagnostic]:
+    """A port is written in plain decimal digits: YAML 1.1 reads `022` as 18 and `22:00` as 1320."""
+    problems = []
+    for site_name, site in sites.items():
+        for host_name, host in _hosts(site).items():
+            port = host.get("port") if isinstance(host, dict) else None
+            if not isinstance(port, int) or isinstance(port, bool):
+                continue  # the schema has said what is wrong
+            path = ("sites", site_name, "hosts", host_name, "port")
+            raw = doc.raw_text(path) or ""
+            if not _DECIMAL.fullmatch(raw):
+                problems.append(Diagnostic(
+                    doc.locate(path),
+                    f"host {shown(host_name)}: 'port' is `{printable(raw)}`, which YAML reads as "
+                    f"the number {port}; write the port in plain decimal digits, for example 22",
+                ))
+    return problems
 
 
 def _check_references(

@@ -107,6 +107,25 @@ def test_a_moderate_use_of_aliases_is_not_mistaken_for_a_bomb() -> None:
     assert doc.data["k499"] == list("abcdefgh")
 
 
+def test_a_long_text_shared_by_many_steps_is_not_mistaken_for_a_bomb(tmp_path: Path) -> None:
+    rollback = "Restore the snapshot taken before the failover, then tell the DBA on call. " * 30
+    steps = "".join(
+        f"  - {{id: s{i}, title: Step {i}, site: a, run: 'true', rollback: *rollback}}\n" for i in range(60)
+    )
+    text = MINIMAL.replace("run: echo one", f"run: echo one\n    rollback: &rollback \"{rollback}\"") + steps
+    plan = plan_of(text, tmp_path)
+    assert len(plan.steps) == 61
+    assert {s.resource.rollback for s in plan.steps} == {rollback}
+
+
+def test_a_definition_with_thousands_of_steps_is_not_too_many_values(tmp_path: Path) -> None:
+    steps = "".join(
+        f"  - {{id: s{i}, title: Step {i}, site: a, run: 'true', requires: [{f's{i - 1}' if i else 'one'}]}}\n"
+        for i in range(5000)
+    )
+    assert len(plan_of(MINIMAL + steps, tmp_path).steps) == 5001
+
+
 def test_an_alias_bomb_is_refused_without_being_expanded() -> None:
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
     for n in range(1, 30):  # 10**30 values once expanded: only counting can survive this
