@@ -19,6 +19,7 @@ tabs are kept where the target allows them).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -136,6 +137,13 @@ _ATX = re.compile(r"^#{1,6}(?=[ \t]|$)")
 _SETEXT = re.compile(r"^(?:=+|-+)[ \t]*$")
 _INFO_WORD = re.compile(r"^[A-Za-z0-9_+#.-]{1,40}$")
 _PLAIN_LINK_TAIL = re.compile(r"\]\([^\s()<>\"'`\\]*\)")
+# Link destinations: the schemes kept as links; any other (javascript:, data:, vbscript:,
+# file:) makes the brackets plain text. Judged as a browser would read the destination:
+# backslash escapes and entities decoded, then whitespace and control characters dropped.
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+_DESTINATION_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_SQUEEZE = re.compile(r"[\x00-\x20\x7f-\x9f]+")
 
 
 def md_block(value: str) -> str:
@@ -326,11 +334,28 @@ def _escape_inline_prose(text: str, honour_spans: bool) -> str:
             continue
         nxt = text[i + 1] if i + 1 < len(text) else ""
         opens_html = ch == "<" and nxt != "" and ((nxt.isascii() and nxt.isalpha()) or nxt in "/!?")
-        if opens_html or (ch == "]" and nxt == ":"):
+        unsafe_link = ch == "]" and nxt == "(" and _unsafe_destination(text[i + 2:])
+        if opens_html or (ch == "]" and nxt == ":") or unsafe_link:
             out.append("\\")
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _unsafe_destination(rest: str) -> bool:
+    """Whether the link destination that starts `rest` (the text after `](`) must not be a link.
+
+    True for a scheme other than http(s), mailto and tel, and for a destination that is
+    not on this line (it cannot be judged here; making the brackets plain costs nothing).
+    """
+    rest = rest.lstrip(" \t")
+    if rest.startswith("<"):
+        rest = rest[1:]
+    if not rest.strip():
+        return True
+    decoded = html.unescape(_DESTINATION_ESCAPE.sub(r"\1", rest))
+    scheme = _SCHEME.match(_SQUEEZE.sub("", decoded).lower())
+    return scheme is not None and scheme.group(1) not in _SAFE_SCHEMES
 
 
 def _run_at(text: str, start: int) -> int:
