@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import io
@@ -20,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.cli import main
+from compiler.cli import build_parser, main
 from tests.conftest import EXAMPLES, ROOT, dedent, run_cli
 
 EXAMPLE = ROOT / "runbooks" / "webshop-failover.yaml"
@@ -200,7 +201,18 @@ def test_usage_errors_exit_2_and_say_what_is_wrong(args: tuple[str, ...], words:
     _no_traceback(result)
 
 
-@pytest.mark.parametrize("command", [(), ("validate",), ("plan",), ("build",)])
+def _commands() -> list[str]:
+    """Every subcommand the parser knows, so that a new one is covered without editing this."""
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(subparsers.choices)
+
+
+def test_the_contract_commands_exist() -> None:
+    assert {"validate", "plan", "build"} <= set(_commands())
+
+
+@pytest.mark.parametrize("command", [()] + [(name,) for name in _commands()])
 def test_help_on_every_command_exits_0(command: tuple[str, ...]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0
