@@ -205,6 +205,14 @@ def test_a_payload_in_every_text_field_is_shown_never_run(name: str, tmp_path: P
 
     dry = _run(built, "--dry-run")
     assert dry.returncode == 0 and "Dry run complete: 5 steps shown, nothing run." in dry.stdout
+    # Once more from another working directory (where the definition is): a payload that
+    # ran would leave its file there rather than beside the script.
+    elsewhere = subprocess.run(
+        [str(built.script), "--dry-run"], cwd=work, env={**os.environ, **_env(built)},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert elsewhere.returncode == 0 and "Dry run complete: 5 steps shown, nothing run." in elsewhere.stdout
+    _clean(elsewhere.stdout + elsewhere.stderr, "a dry run from another directory")
 
     # Unattended: steps 1 and 2 run, step 3 fails and shows its rollback, the run stops.
     yes = _run(built, "--yes")
