@@ -199,7 +199,7 @@ def load_bytes(raw: bytes, file: str) -> Document:
             f"the top level must be a mapping (keys such as 'version:' and 'plan:'), "
             f"not {_kind(root)}",
         ))
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     data = builder.build(root)
     if builder.errors:
         raise DefinitionError(builder.errors)
@@ -401,8 +401,9 @@ class _Built:
 class _Builder:
     """Turns composed nodes into dicts, lists and scalars, collecting every problem."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.errors: list[Diagnostic] = []
         # id(node) -> what was built: aliases share the node object, so each is built once.
         self._memo: dict[int, _Built] = {}
@@ -537,6 +538,15 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
         if tag in (_STR, _TIMESTAMP, _MERGE):  # a date is kept as the text written
+            start = node.start_mark.index
+            if self.text.startswith("!", start) and not self.text.startswith("!!", start):
+                # `run: ! systemctl is-active x` reads as the tag `!` and the text
+                # `systemctl is-active x`: the check would silently be inverted.
+                self.errors.append(Diagnostic(
+                    _where(node, self.file),
+                    "YAML reads a leading '!' as a tag and drops it; to keep it (for example "
+                    f"to negate a command), quote the whole value: \"! {node.value}\"",
+                ))
             if "\x00" in node.value:
                 self.errors.append(Diagnostic(
                     _where(node, self.file),
