@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler.errors import DefinitionError
-from compiler.load import load_file
+from compiler.load import Document, load_file
 from compiler.model import build_definition
 from compiler.plan import Plan, make_plan
 from compiler.schema import check_schema
@@ -23,7 +23,11 @@ class Output:
 
 def compile_file(path: str) -> Plan:
     """The plan of the definition at `path`; raises DefinitionError with every problem found."""
-    doc = load_file(path)
+    return compile_document(load_file(path))
+
+
+def compile_document(doc: Document) -> Plan:
+    """The plan of a loaded document (a file, or a revision read from git)."""
     problems = check_schema(doc) + check_semantics(doc)
     if problems:
         raise DefinitionError(problems)

@@ -14,11 +14,9 @@ from collections.abc import Callable
 
 from compiler.errors import DefinitionError, Diagnostic, Location
 from compiler.load import MAX_FILE_BYTES, Document, load_bytes, load_file
-from compiler.model import build_definition
-from compiler.plan import Plan, make_plan
-from compiler.schema import check_schema
+from compiler.pipeline import compile_document
+from compiler.plan import Plan
 from compiler.suggest import closest, shown
-from compiler.validate import check_semantics
 
 #: git answers in milliseconds; this only guards against a hung credential helper or lock.
 GIT_TIMEOUT_SECONDS = 60
@@ -33,14 +31,6 @@ def read_plan(spec: str) -> Plan:
     """The plan of a file, or of `REV:PATH` read from git; raises DefinitionError when invalid."""
     doc = read_git(spec) if is_revision(spec) else load_file(spec)
     return compile_document(doc)
-
-
-def compile_document(doc: Document) -> Plan:
-    """The plan of a loaded document (the steps of `pipeline.compile_file` after loading)."""
-    problems = check_schema(doc) + check_semantics(doc)
-    if problems:
-        raise DefinitionError(problems)
-    return make_plan(build_definition(doc))
 
 
 def read_git(spec: str) -> Document:
