@@ -61,8 +61,6 @@ class DependencyChange:
     kind: str
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
-    #: The same ids, listed in another order (which changes the fingerprint, not the order).
-    reordered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +279,11 @@ def _declaration_moves(old: list[Resource], new: list[Resource]) -> dict[str, st
 def _dependency_changes(old: Resource, new: Resource) -> tuple[DependencyChange, ...]:
     changes = []
     for kind, before, after in (("requires", old.requires, new.requires), ("after", old.after, new.after)):
-        if before == after:
-            continue
+        if set(before) == set(after):
+            continue  # the same steps listed in another order: nothing that is done changes
         added = tuple(i for i in after if i not in before)
         removed = tuple(i for i in before if i not in after)
-        changes.append(DependencyChange(kind, added, removed, reordered=not added and not removed))
+        changes.append(DependencyChange(kind, added, removed))
     return tuple(changes)
 
 

@@ -132,7 +132,8 @@ def canonical(name: str, steps: list[Step] | tuple[Step, ...]) -> dict[str, Any]
 
     Covered: the plan name; the steps in order with their ids, sites, hosts (name,
     address, user, port), commands (run, verify), time limits (timeout, verify_timeout),
-    manual instructions, and what each step requires and comes after. Not covered:
+    manual instructions, and what each step requires and comes after (as sets: listing
+    the same dependencies in another order changes nothing that is done). Not covered:
     titles, descriptions, rollback texts, owners, estimates, contacts and other prose,
     so that fixing a typo in a title neither changes the fingerprint nor voids a journal.
     """
@@ -154,8 +155,8 @@ def canonical(name: str, steps: list[Step] | tuple[Step, ...]) -> dict[str, Any]
                 "verify_timeout": s.resource.verify_timeout,
                 "timeout": s.resource.timeout,
                 "instructions": s.resource.instructions if s.resource.manual else None,
-                "requires": list(s.resource.requires),
-                "after": list(s.resource.after),
+                "requires": sorted(s.resource.requires),
+                "after": sorted(s.resource.after),
             }
             for s in steps
         ],

@@ -50,9 +50,6 @@ def dependency_text(changes: tuple[DependencyChange, ...], code: _Code) -> str:
     """`requires: +a, -b; after: +c`: ids gained and lost per kind of dependency."""
     parts = []
     for change in changes:
-        if change.reordered:
-            parts.append(f"{change.kind}: the same steps, listed in another order")
-            continue
         items = [f"+{code(i)}" for i in change.added] + [f"-{code(i)}" for i in change.removed]
         parts.append(f"{change.kind}: {', '.join(items)}")
     return "; ".join(parts)

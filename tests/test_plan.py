@@ -90,3 +90,9 @@ def test_the_example_has_cross_site_dependencies():
             if plan.steps[n - 1].site.name != s.site.name
         ]
         assert cross, f"{example.name} has no cross-site dependency"
+
+
+def test_fingerprint_ignores_the_order_in_which_dependencies_are_listed(tmp_path):
+    one = plan_of(resources("id: a", "id: b", "id: c, requires: [a, b], after: [b, a]"), tmp_path)
+    two = plan_of(resources("id: a", "id: b", "id: c, requires: [b, a], after: [a, b]"), tmp_path)
+    assert one.fingerprint == two.fingerprint

@@ -3,7 +3,7 @@
 # Change the definition and run: runbook build payments-three-site.yaml
 #
 # Plan:        payments-three-site: Payments: move from London to Amsterdam (controlled, three sites)
-# Fingerprint: 9766a02cc8d787c291448aac7f977b5593f3895c6203acbb69b5f221ba282d2c
+# Fingerprint: 36da319bb0479feed510c4f9ec7033cc1ed949157633984a2c4404cf6fba2af8
 # Steps:       22
 #
 # Run it from a terminal (ideally inside tmux or screen); every step is shown and
@@ -18,7 +18,7 @@ fi
 readonly PLAN_NAME='payments-three-site'
 readonly PLAN_TITLE='Payments: move from London to Amsterdam (controlled, three sites)'
 readonly PLAN_SOURCE='payments-three-site.yaml'
-readonly FINGERPRINT='9766a02cc8d787c291448aac7f977b5593f3895c6203acbb69b5f221ba282d2c'
+readonly FINGERPRINT='36da319bb0479feed510c4f9ec7033cc1ed949157633984a2c4404cf6fba2af8'
 readonly COMPILER_VERSION='0.1.0'
 readonly STEP_COUNT=22
 readonly CRITICAL_PATH='1h14m'
