@@ -306,7 +306,6 @@ load_plan
 # off inside functions called from conditions, which is where such handling lives);
 # every write to the journal and the log is checked.
 set -o nounset -o pipefail
-shopt -s inherit_errexit
 umask 077
 # A file-size limit must fail a write (which is checked), not kill the script mid-line;
 # a vanished reader (the output pump, a closed terminal) must fail a write, not kill us.
