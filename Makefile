@@ -33,8 +33,10 @@ golden: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -m compiler.reference --update README.md
 
+# Measure the compiler and the generated script (minutes; not part of `make test`);
+# prints the figures and records them in docs/benchmarks.md.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m tests.benchmark
 
 lint: $(STAMP)
 	$(BIN)/python -m mypy
