@@ -26,16 +26,17 @@ try:  # libyaml is several times faster; PyYAML without it is still correct.
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-#: Definitions are small; anything past this is a mistake (a log, a dump, a disk image).
-#: 4 MiB is about 200 times the largest example; every value costs tens of microseconds
-#: to check and render, so a 50 MB file of steps would take minutes and gigabytes.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+#: Anything past this is a mistake (a log, a dump, a disk image). 40 MiB holds about
+#: 100,000 resources of realistic size (the largest plan the benchmark builds, in seconds:
+#: docs/benchmarks.md) and stops a 50 MB file before it is parsed.
+MAX_FILE_BYTES = 40 * 1024 * 1024
 #: No valid definition nests deeper than a handful of levels.
 MAX_DEPTH = 64
 #: Keys, texts, numbers, lists and mappings written in one file. The largest example holds
-#: about 600; each costs tens of microseconds to check, so 4 MiB of `[a,a,a,...]` (two
-#: million values) would take most of a minute and a gigabyte: refuse it up front.
-MAX_VALUES = 200_000
+#: about 600, a resource about 20, so 100,000 resources about 2 million; 40 MiB of
+#: `[a,a,a,...]` (20 million values) would take minutes and gigabytes: refuse it while
+#: counting, before anything is built.
+MAX_VALUES = 2_500_000
 #: Aliases may repeat a value, but not blow up the document (a "billion laughs" bomb):
 #: neither in the number of values nor in characters (one long text aliased many times).
 MAX_EXPANSION_FACTOR = 10
@@ -58,6 +59,10 @@ _TOO_DEEP = f"the document nests deeper than {MAX_DEPTH} levels; a definition ne
 # libyaml's composer recurses in C and crashes the interpreter on very deep nesting.
 _DEPTH_SUSPICION = 200
 _BRACKETS = re.compile(r"[\[\]{}]")
+#: How much of the text to look at first for a line that holds something (not a comment).
+_HEAD = 64 * 1024
+#: An integer as most people write one; YAML 1.1 also reads 022, 0x16, 1_000 and 22:00.
+DECIMAL_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 _DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % _DEPTH_SUSPICION, re.MULTILINE)
 
 
@@ -70,6 +75,9 @@ class Document:
     data: Any
     #: The line of each item of the top-level `resources` list, for generated comments.
     resource_lines: tuple[int, ...] = ()
+    #: True when every integer is written in plain decimal digits, so that no check needs
+    #: the raw text of one (YAML 1.1 reads `022` as 18 and `22:00` as 1320).
+    decimal_integers: bool = False
     _nodes: list[yaml.Node] = field(default_factory=list, compare=False, repr=False)
     # id(mapping node) -> {key: (key node, value node)}, built on first use, so that
     # locating many errors in a wide mapping stays linear.
@@ -175,10 +183,13 @@ def _similar_file(file: Path) -> str:
 def load_bytes(raw: bytes, file: str) -> Document:
     """Parse definition bytes; `file` names them in messages."""
     text = _decode(raw, file)
-    if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
-    ):
+    if _holds_nothing(text):
         raise DefinitionError(Diagnostic(Location(file, 1, 1), _EMPTY))
+    fast = _load_plain(text, file)
+    if fast is not None:
+        return fast
+    # Something needs a closer look (an anchor, a tag, a duplicate key, bad syntax...): the
+    # careful path below builds the node tree and says exactly what and where.
     deep, many = _looks_deep(text), _may_hold_too_many(text)
     if deep or many:
         _check_by_events(text, file)
@@ -203,7 +214,155 @@ def load_bytes(raw: bytes, file: str) -> Document:
     data = builder.build(root)
     if builder.errors:
         raise DefinitionError(builder.errors)
-    return Document(file, text, data, _resource_lines(root))
+    return Document(file, text, data, _resource_lines(root), builder.decimal_integers)
+
+
+#: First characters of a plain scalar that YAML 1.1 may read as something other than text
+#: (true, null, 12, 1.5, 2024-01-01, ~, <<, =): any other plain scalar is text.
+_RESOLVABLE = frozenset(_Loader.yaml_implicit_resolvers)
+_KEY_TAGS = frozenset((_STR, _INT, _FLOAT, _BOOL, _NULL))
+_TEXT_TAGS = frozenset((_STR, _TIMESTAMP, _MERGE))
+
+
+def _load_plain(text: str, file: str) -> Document | None:
+    """The fast path: values straight from the parser's events, for a plain definition.
+
+    Most definitions use nothing but mappings, lists and untagged scalars. For them this
+    builds exactly what the careful path builds, in one pass over the parser's events and
+    without a node tree, counting the values on the way (a file of too many is refused
+    where the careful path would refuse it). It returns None at the first thing it leaves
+    to the careful path: a syntax error, an anchor or alias, a tag, a duplicate or
+    non-text key, a NUL in a text, deep nesting, or a top level that is not one mapping.
+    """
+    if None in _RESOLVABLE or _Loader.yaml_path_resolvers:  # pragma: no cover - not in PyYAML's loaders
+        return None
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError:  # pragma: no cover - PyYAML's own reader checks characters here
+        return None
+    try:
+        return _build_plain(loader, text, file)
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+
+
+def _build_plain(loader: Any, text: str, file: str) -> Document | None:
+    """The values of a plain definition from `loader`'s events, or None (see `_load_plain`)."""
+    get = loader.get_event
+    resolve = loader.resolve
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    resolvable, key_tags, text_tags = _RESOLVABLE, _KEY_TAGS, _TEXT_TAGS
+    decimal = DECIMAL_INTEGER.fullmatch
+    resolved: dict[str, str] = {}  # plain scalar -> tag: keys and values repeat a lot
+    decimal_integers = True
+
+    if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
+        return None  # pragma: no cover - the parser always starts so
+    event = get()
+    if type(event) is not mapping_start or event.anchor is not None or event.tag is not None:
+        return None
+    root: dict[str, Any] = {}
+    # The open collections around the current one: (collection, is a mapping, pending key).
+    stack: list[tuple[Any, bool, str | None]] = []
+    current: Any = root
+    in_mapping = True
+    key: str | None = None  # in a mapping: the key waiting for its value
+    values = 1
+    resources: list[Any] | None = None
+    resource_lines: list[int] = []
+    item: Any
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is scalar_event:
+            values += 1
+            if values > MAX_VALUES:
+                raise DefinitionError(_too_many_values(event, file))
+            if event.anchor is not None or event.tag is not None:
+                return None
+            value = event.value
+            if event.implicit[0] and (not value or value[0] in resolvable):
+                tag = resolved.get(value)
+                if tag is None:
+                    tag = resolved[value] = resolve(yaml.ScalarNode, value, event.implicit)
+            else:
+                tag = _STR
+            if in_mapping and key is None:
+                if tag not in key_tags or value in current:
+                    return None
+                key = value
+                continue
+            if tag in text_tags:
+                if "\x00" in value:
+                    return None
+                item = value
+            elif tag == _NULL:
+                item = None
+            elif tag in key_tags:
+                if tag == _INT and not decimal(value):
+                    decimal_integers = False
+                item = _SCALARS.construct_object(yaml.ScalarNode(tag, value))
+            else:  # pragma: no cover - every implicit tag is text, null, bool or a number
+                return None
+            if current is resources:
+                resource_lines.append(event.start_mark.line + 1)
+        elif kind is mapping_start or kind is sequence_start:
+            values += 1
+            if values > MAX_VALUES:
+                raise DefinitionError(_too_many_values(event, file))
+            if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH - 1:
+                return None
+            if in_mapping and key is None:
+                return None  # a list or a mapping as a key
+            if current is resources:
+                resource_lines.append(event.start_mark.line + 1)
+            stack.append((current, in_mapping, key))
+            if kind is mapping_start:
+                current, in_mapping, key = {}, True, None
+            else:
+                if len(stack) == 1 and key == "resources":
+                    resources = []
+                    current = resources
+                else:
+                    current = []
+                in_mapping, key = False, None
+            continue
+        elif kind is mapping_end or kind is sequence_end:
+            if not stack:
+                break
+            item = current
+            current, in_mapping, key = stack.pop()
+        else:  # an alias
+            return None
+        if in_mapping:
+            current[key] = item
+            key = None
+        else:
+            current.append(item)
+    if type(get()) is not yaml.DocumentEndEvent or type(get()) is not yaml.StreamEndEvent:
+        return None  # another document follows: the careful path says so
+    return Document(file, text, root, tuple(resource_lines), decimal_integers)
+
+
+def _holds_nothing(text: str) -> bool:
+    """Whether `text` is only blank lines and comments."""
+    if not text or text.isspace():
+        return True
+    # The first line that holds something is near the top: look there before splitting
+    # a file of a million lines. Every line of a prefix but its last is a whole line.
+    head = text[:_HEAD].splitlines()
+    if len(text) > _HEAD:
+        head.pop()
+    if any(_holds_something(line) for line in head):
+        return False
+    return not any(_holds_something(line) for line in text.splitlines())
+
+
+def _holds_something(line: str) -> bool:
+    return bool(line.strip()) and not line.lstrip().startswith("#")
 
 
 def _resource_lines(root: yaml.MappingNode) -> tuple[int, ...]:
@@ -274,11 +433,7 @@ def _check_by_events(text: str, file: str) -> None:
             if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
                 values += 1
                 if values > MAX_VALUES:
-                    raise DefinitionError(Diagnostic(
-                        _event_location(event, file),
-                        f"the file holds more than {MAX_VALUES:,} values (keys, texts, list items); "
-                        "a definition needs far fewer: is this the right file?",
-                    ))
+                    raise DefinitionError(_too_many_values(event, file))
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -289,6 +444,15 @@ def _check_by_events(text: str, file: str) -> None:
         raise DefinitionError(_yaml_syntax_error(exc, file, text)) from None
     except yaml.reader.ReaderError as exc:
         raise DefinitionError(_reader_error(exc, file, text)) from None
+
+
+def _too_many_values(event: yaml.Event, file: str) -> Diagnostic:
+    """The refusal of a file whose value number MAX_VALUES + 1 starts at `event`."""
+    return Diagnostic(
+        _event_location(event, file),
+        f"the file holds more than {MAX_VALUES:,} values (keys, texts, list items); "
+        "a definition needs far fewer: is this the right file?",
+    )
 
 
 def _event_location(event: yaml.Event, file: str) -> Location:
@@ -410,6 +574,7 @@ class _Builder:
         self._written_values = 0
         self._written_chars = 0
         self._aliases = False
+        self.decimal_integers = True
         # Nodes being built: an alias to one of them is a loop (`&a [*a]`), not a repetition.
         self._open: set[int] = set()
 
@@ -559,6 +724,8 @@ class _Builder:
         if tag == _BOOL:
             return _SCALARS.construct_yaml_bool(node)
         if tag == _INT:
+            if not DECIMAL_INTEGER.fullmatch(node.value):
+                self.decimal_integers = False
             return _SCALARS.construct_yaml_int(node)
         if tag == _FLOAT:
             return _SCALARS.construct_yaml_float(node)

@@ -12,11 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import compiler.load as load
 from compiler.errors import DefinitionError
 from compiler.load import Document, load_bytes, load_file
-from tests.conftest import MINIMAL, ROOT, plan_of, run_cli
+from tests.conftest import EXAMPLES, MINIMAL, ROOT, plan_of, run_cli
 
 
 def _error(raw: bytes, name: str = "plan.yaml") -> str:
@@ -126,6 +129,19 @@ def test_a_definition_with_thousands_of_steps_is_not_too_many_values(tmp_path: P
     assert len(plan_of(MINIMAL + steps, tmp_path).steps) == 5001
 
 
+@pytest.mark.parametrize("anchor", ["", "&many "], ids=["fast path", "careful path"])
+def test_too_many_values_are_refused_at_the_first_value_past_the_limit(anchor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both loading paths count alike and point at the same value (the limit made small here)."""
+    monkeypatch.setattr(load, "MAX_VALUES", 1000)
+    text = MINIMAL + f"    after: {anchor}[" + "a," * 1500 + "a]\n"
+    counted = [e for e in yaml.parse(text) if isinstance(e, (yaml.ScalarEvent, yaml.CollectionStartEvent))]
+    mark = counted[1000].start_mark
+    assert _error(text.encode()) == (
+        f"plan.yaml:{mark.line + 1}:{mark.column + 1}: error: the file holds more than 1,000 values (keys, "
+        "texts, list items); a definition needs far fewer: is this the right file?"
+    )
+
+
 def test_an_alias_bomb_is_refused_without_being_expanded() -> None:
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
     for n in range(1, 30):  # 10**30 values once expanded: only counting can survive this
@@ -204,3 +220,63 @@ def test_a_document_value_is_frozen() -> None:
     with pytest.raises(AttributeError):
         doc.file = "other.yaml"  # type: ignore[misc]
     assert isinstance(doc, Document)
+
+
+# --- the fast path builds what the careful path builds --------------------------------------
+
+
+def _both_paths(raw: bytes) -> tuple[object, object]:
+    """What load_bytes gives (value, lines, decimal flag; or the messages), fast path first."""
+
+    def outcome() -> object:
+        try:
+            doc = load_bytes(raw, "plan.yaml")
+        except DefinitionError as exc:
+            return [d.render() for d in exc.diagnostics]
+        return doc.data, doc.resource_lines, doc.decimal_integers
+
+    fast = outcome()
+    original = load._load_plain
+    load._load_plain = lambda text, file: None  # type: ignore[assignment]
+    try:
+        return fast, outcome()
+    finally:
+        load._load_plain = original  # type: ignore[assignment]
+
+
+_CORPUS = sorted([*EXAMPLES, *(ROOT / "tests" / "invalid").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", _CORPUS, ids=lambda p: p.stem)
+def test_the_fast_path_builds_exactly_what_the_careful_path_builds(path: Path) -> None:
+    fast, careful = _both_paths(path.read_bytes())
+    assert fast == careful
+
+
+def test_the_fast_path_takes_plain_definitions_and_leaves_the_rest() -> None:
+    assert load._load_plain(MINIMAL, "p.yaml") is not None
+    for leftover in ["&a ", "!!str ", "! "]:  # an anchor, a tag, the non-specific tag
+        assert load._load_plain(MINIMAL.replace("echo one", leftover + "echo one"), "p.yaml") is None
+    assert load._load_plain(MINIMAL + "version: 2\n", "p.yaml") is None  # a duplicate key
+    assert load._load_plain(MINIMAL + "---\na: 1\n", "p.yaml") is None  # a second document
+    assert load._load_plain("- a\n", "p.yaml") is None  # not a mapping
+    assert load._load_plain(MINIMAL + "  - [", "p.yaml") is None  # bad syntax
+
+
+_SNIPPETS = [
+    "&a ", "*a", "!!str ", "! ", "!!map ", "? ", "- ", ": ", ", ", "[", "]", "{", "}", "'", '"', "#",
+    "\n", "\n  ", "\t", "<<: ", "~", "0x16", "022", "22:00", "1_000", "yes", "null", "2024-01-01",
+    "1.5", ".inf", "\x00", "é", "|\n  ", ">-\n  ", "---\n", "...\n", "%YAML 1.1\n",
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_fast_path_agrees_on_randomly_damaged_definitions(data: st.DataObject) -> None:
+    """Examples with snippets of YAML syntax put in random places: same values or same messages."""
+    text = data.draw(st.sampled_from([MINIMAL, *(p.read_text() for p in EXAMPLES[:2])]))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        at = data.draw(st.integers(min_value=0, max_value=len(text)))
+        text = text[:at] + data.draw(st.sampled_from(_SNIPPETS)) + text[at:]
+    fast, careful = _both_paths(text.encode())
+    assert fast == careful
