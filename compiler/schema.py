@@ -12,6 +12,7 @@ import jsonschema
 from compiler.errors import Diagnostic
 from compiler.load import Document, Path_
 from compiler.resources import package_dir
+from compiler.schema_fast import Check, NotCompilable, Unsure, compile_schema
 from compiler.suggest import did_you_mean, printable, shown
 
 SCHEMA_FILE = "runbook.schema.json"
@@ -72,8 +73,23 @@ def _validator() -> jsonschema.protocols.Validator:
     return validator
 
 
+@lru_cache(maxsize=1)
+def _quick_check() -> Check | None:
+    try:
+        return compile_schema(schema())
+    except NotCompilable:  # pragma: no cover - the shipped schema compiles (a test says so)
+        return None
+
+
 def check_schema(doc: Document) -> list[Diagnostic]:
     """Every schema violation in `doc`, located and worded for a person."""
+    quick = _quick_check()
+    if quick is not None:
+        try:
+            if quick(doc.data):
+                return []  # jsonschema would find nothing either: no need to ask it
+        except Unsure:
+            pass
     problems: list[Diagnostic] = []
     seen: set[tuple[Any, str]] = set()
     for error in _validator().iter_errors(doc.data):
