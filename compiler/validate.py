@@ -6,12 +6,11 @@ error at once), and therefore never assume a value has the right shape.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from compiler.errors import Diagnostic
 from compiler.graph import find_cycles
-from compiler.load import Document
+from compiler.load import DECIMAL_INTEGER, Document
 from compiler.suggest import Suggestions, did_you_mean, listed, printable, shown
 
 _DEPENDENCY_KEYS = ("requires", "after")
@@ -59,9 +58,11 @@ def _check_placement(
 ) -> list[Diagnostic]:
     site = resource.get("site")
     host = resource.get("host")
-    owner = _owner(resource, i)
     if not isinstance(site, str):
         return []
+    if site in sites and (not isinstance(host, str) or host in _hosts(sites[site])):
+        return []  # the usual case, decided before any message is worded
+    owner = _owner(resource, i)
     if site not in sites:
         return [Diagnostic(
             doc.locate(("resources", i, "site")),
@@ -94,11 +95,13 @@ def _check_placement(
 
 
 # Plain decimal, in range or not (the schema judges the number); anything else is YAML 1.1.
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
+_DECIMAL = DECIMAL_INTEGER
 
 
 def _check_ports(doc: Document, sites: dict[str, Any]) -> list[Diagnostic]:
     """A port is written in plain decimal digits: YAML 1.1 reads `022` as 18 and `22:00` as 1320."""
+    if doc.decimal_integers:
+        return []  # the loader saw every integer as written: no raw text to read again
     problems = []
     for site_name, site in sites.items():
         for host_name, host in _hosts(site).items():
@@ -120,7 +123,6 @@ def _check_references(
     doc: Document, i: int, resource: dict[str, Any], ids: dict[str, int], suggest: Suggestions
 ) -> list[Diagnostic]:
     problems = []
-    owner = _owner(resource, i)
     for key in _DEPENDENCY_KEYS:
         targets = resource.get(key)
         if not isinstance(targets, list):
@@ -129,7 +131,7 @@ def _check_references(
             if isinstance(target, str) and target not in ids:
                 problems.append(Diagnostic(
                     doc.locate(("resources", i, key, j)),
-                    f"{owner}: '{key}' names unknown resource {shown(target)}{suggest(target)}",
+                    f"{_owner(resource, i)}: '{key}' names unknown resource {shown(target)}{suggest(target)}",
                 ))
     return problems
 
