@@ -10,6 +10,10 @@ import re
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+#: What terminal_safe rewrites; text without any of it passes every filter unchanged.
+CONTROL = _CONTROL
+
+
 def terminal_safe(text: str) -> str:
     """Text that cannot drive a terminal: control characters shown as \\xNN (newlines and tabs kept)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)

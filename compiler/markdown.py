@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from compiler.escape import terminal_safe
+from compiler.escape import CONTROL, terminal_safe
 
 #: What an empty table cell shows, so that a printed blank never looks like a misprint.
 EMPTY_CELL = "—"
@@ -37,12 +37,19 @@ _ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-
 _BLOCK_START = re.compile(r"^(?:[-+](?=[ \t]|$)|=+$|-+$|>|\d{1,9}(?=[.)](?:[ \t]|$)))")
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 
+# What _one_line and md_inline would change (besides a list marker at the start): most
+# values hold none of it and are returned as they are, without the work.
+_ONE_LINE_WORK = re.compile(CONTROL.pattern + r"|[\t\n\r\f\v]|  |\A | \Z")
+_INLINE_WORK = re.compile(CONTROL.pattern + r"|[\t\n\r\f\v\\`*_\[\]<#|~$&]|  |\A | \Z")
+
 _ANCHOR = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _MERMAID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def _one_line(text: str) -> str:
     """Whitespace runs (newlines included) as one space, control characters made visible."""
+    if not _ONE_LINE_WORK.search(text):
+        return text
     # strip(" ") and not strip(): str.strip() would also drop control characters such as
     # \x1c-\x1f silently, where they should be shown.
     return terminal_safe(_WHITESPACE.sub(" ", text).strip(" "))
@@ -50,7 +57,12 @@ def _one_line(text: str) -> str:
 
 def md_inline(value: str | int) -> str:
     """A one-line value for running text, a heading or a table cell: nothing in it is markup."""
-    text = _one_line(str(value))
+    if type(value) is int:
+        return str(value)  # digits: nothing to escape
+    text = str(value)
+    if not _INLINE_WORK.search(text) and not _BLOCK_START.match(text):
+        return text
+    text = _one_line(text)
     text = _INLINE_SPECIAL.sub(lambda m: "\\" + m.group(), text)
     text = _ENTITY.sub(r"\\&", text)
     # The templates never start a line with a value, but a value that did must not
@@ -317,6 +329,8 @@ def _runs_pair_up(line: str) -> bool:
 
 def _escape_inline_prose(text: str, honour_spans: bool) -> str:
     """Escape `<` that could start HTML and `]:` that could define a link, outside code spans."""
+    if "<" not in text and "]" not in text:
+        return text  # nothing below would change
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -382,6 +396,8 @@ def _closing_run(text: str, start: int, length: int) -> int | None:
 
 def _longest_run(text: str, char: str) -> int:
     """Length of the longest run of `char` in `text`."""
+    if char not in text:
+        return 0
     runs = re.findall(re.escape(char) + "+", text)
     return max((len(r) for r in runs), default=0)
 
@@ -411,6 +427,7 @@ _MERMAID_SPECIAL = {
     "%": "#37;",
     "$": "#36;",
 }
+_MERMAID_TABLE = str.maketrans(_MERMAID_SPECIAL)
 # "3. Title" would be read as a Markdown list ("Unsupported markdown: list").
 _MERMAID_LIST_START = re.compile(r"^(\d{1,9})([.)])|^([-+])(?= )")
 
@@ -426,7 +443,7 @@ def mermaid_label(value: str | int) -> str:
         else:
             lead = f"#{ord(match.group(3))};"
         text = text[match.end():]
-    body = "".join(_MERMAID_SPECIAL.get(ch, ch) for ch in text)
+    body = text.translate(_MERMAID_TABLE)
     return f'"{lead}{body}"'
 
 
