@@ -54,6 +54,13 @@ def _definition_file(value: str) -> str:
     return value
 
 
+def _output_directory(value: str) -> str:
+    """The -o DIR argument: not empty (`-o "$UNSET"` must not mean the current directory)."""
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty; pass a directory, for example -o build/")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -101,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("file", metavar="FILE", help="the definition (YAML, version 1)")
     build.add_argument(
-        "-o", "--output", metavar="DIR", default=".",
+        "-o", "--output", metavar="DIR", default=".", type=_output_directory,
         help="directory to write into (created if missing; default: the current directory)",
     )
 
@@ -121,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the definition (YAML, version 1)",
     )
     check.add_argument(
-        "-o", "--output", metavar="DIR", default=".",
+        "-o", "--output", metavar="DIR", default=".", type=_output_directory,
         help="directory the outputs were built into (default: the current directory)",
     )
 
@@ -216,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "plan":
         sys.stdout.write(plan_as_json(plan) if args.format == "json" else plan_as_text(plan))
     elif args.command == "build":
-        written = write_outputs(args.output, render_outputs(plan))
+        written = write_outputs(args.output, render_outputs(plan), keep=[args.file])
         for path in written:
             print(f"wrote {path}")
     return EXIT_OK

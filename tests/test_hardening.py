@@ -482,10 +482,6 @@ def test_a_full_disk_leaves_no_temporary_file_and_the_old_outputs(tmp_path: Path
     assert snapshot(after) == snapshot(kept)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap in compiler/cli.py, reported: `-o ''` (an unset variable) reaches the file "
-    "system and prints ': error: cannot create the output directory', with no location"
-))
 def test_an_empty_output_directory_is_a_usage_error(tmp_path: Path) -> None:
     definition = tmp_path / "failover.yaml"
     definition.write_text(FAILOVER)
@@ -496,10 +492,6 @@ def test_an_empty_output_directory_is_a_usage_error(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failover.yaml"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap in compiler/output.py, reported: the directories -o creates stay behind, empty, "
-    "when the write then fails"
-))
 def test_a_failed_write_into_a_new_directory_leaves_no_directory(tmp_path: Path) -> None:
     definition = tmp_path / "failover.yaml"
     definition.write_text(FAILOVER)
@@ -517,10 +509,6 @@ def test_a_failed_write_into_a_new_directory_leaves_no_directory(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failover.yaml"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap in compiler/output.py or cli.py, reported: a definition saved as <name>.md or "
-    "<name>.sh in the output directory is replaced by the build, and the plan is lost"
-))
 @pytest.mark.parametrize("suffix", [".md", ".sh"])
 def test_a_build_never_overwrites_its_own_definition(suffix: str, tmp_path: Path) -> None:
     definition = tmp_path / f"failover{suffix}"
