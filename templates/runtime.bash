@@ -770,7 +770,7 @@ do_step() {
   local d dep_status
   for d in ${STEP_REQUIRES[n]:-}; do
     case ${STATUS[d]:-} in
-      done | by-hand) ;;
+      done | by-hand | 'would run') ;;
       *)
         journal_status_of "$d" dep_status
         say "${YELLOW}  Note: it requires step $d ${STEP_ID[d]}, which is not done ($dep_status).${RESET}" ;;
@@ -972,7 +972,7 @@ main() {
   fi
   if ((OPT_DRY_RUN)); then
     ((OPT_RESET)) || read_journal
-    say "${BOLD}DRY RUN${RESET} of $PLAN_TITLE: nothing will be run, no journal written."
+    say "${BOLD}DRY RUN${RESET}: nothing will be run, no journal or log written."
   else
     if have_tty; then SEEN_TTY=1; fi
     if ((!OPT_YES && !SEEN_TTY)); then
