@@ -485,10 +485,10 @@ def test_a_full_disk_leaves_no_temporary_file_and_the_old_outputs(tmp_path: Path
 def test_an_empty_output_directory_is_a_usage_error(tmp_path: Path) -> None:
     definition = tmp_path / "failover.yaml"
     definition.write_text(FAILOVER)
-    result = run_cli("build", str(definition), "-o", "", cwd=tmp_path)
+    result = run_cli("build", str(definition), "-o", "", cwd=tmp_path)  # -o "$UNSET"
     assert result.returncode == 2
-    assert not result.stderr.startswith(":")
-    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith("runbook build: error: argument -o/--output: must not be empty; pass a directory, for example -o build/\n")
+    assert "Traceback" not in result.stderr and result.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failover.yaml"]
 
 
@@ -515,4 +515,16 @@ def test_a_build_never_overwrites_its_own_definition(suffix: str, tmp_path: Path
     definition.write_text(FAILOVER)
     result = run_cli("build", definition.name, "-o", ".", cwd=tmp_path)
     assert definition.read_text() == FAILOVER, "the definition was overwritten"
-    assert result.returncode == 1 and result.stderr.startswith(f"{definition.name}"), result.stderr
+    assert_refused(result, definition.name, f"the output ./{definition.name} would replace this definition itself")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [definition.name], "nothing else was written either"
+
+
+def test_a_build_never_overwrites_its_own_definition_through_another_path(tmp_path: Path) -> None:
+    """The same file reached by a symlinked folder is still the definition."""
+    (tmp_path / "out").mkdir()
+    definition = tmp_path / "out" / "failover.md"
+    definition.write_text(FAILOVER)
+    (tmp_path / "link").symlink_to(tmp_path / "out", target_is_directory=True)
+    result = run_cli("build", "link/failover.md", "-o", "out", cwd=tmp_path)
+    assert definition.read_text() == FAILOVER, "the definition was overwritten"
+    assert_refused(result, "link/failover.md", "would replace this definition itself")
