@@ -257,6 +257,8 @@ def _build_plain(loader: Any, text: str, file: str) -> Document | None:
     resolvable, key_tags, text_tags = _RESOLVABLE, _KEY_TAGS, _TEXT_TAGS
     decimal = DECIMAL_INTEGER.fullmatch
     resolved: dict[str, str] = {}  # plain scalar -> tag: keys and values repeat a lot
+    # One string object per distinct key, not one per mapping (20 bytes of text in 60).
+    keys: dict[str, str] = {}
     decimal_integers = True
 
     if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
@@ -293,7 +295,7 @@ def _build_plain(loader: Any, text: str, file: str) -> Document | None:
             if in_mapping and key is None:
                 if tag not in key_tags or value in current:
                     return None
-                key = value
+                key = keys.setdefault(value, value)
                 continue
             if tag in text_tags:
                 if "\x00" in value:

@@ -45,7 +45,8 @@ def write_outputs(directory: str, outputs: Sequence[Output], keep: Sequence[str]
             fd, temp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
             staged.append((temp, final))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(output.text)
+                for piece in output.pieces():
+                    handle.write(piece)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temp, 0o755 if output.executable else 0o644)

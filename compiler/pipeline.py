@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from compiler.errors import DefinitionError
@@ -14,11 +15,25 @@ from compiler.validate import check_semantics
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One file `runbook build` writes: its name, its text and whether it is executable."""
+    """One file `runbook build` writes: its name, its text and whether it is executable.
+
+    The content is the text itself, or a function that renders it in pieces: a build
+    writes the pieces as they come, so the runbook of 100,000 steps (140 MB) is never in
+    memory whole.
+    """
 
     name: str
-    text: str
+    content: str | Callable[[], Iterable[str]]
     executable: bool = False
+
+    @property
+    def text(self) -> str:
+        """The whole text."""
+        return self.content if isinstance(self.content, str) else "".join(self.content())
+
+    def pieces(self) -> Iterable[str]:
+        """The text in consecutive pieces (rendered as they are read)."""
+        return (self.content,) if isinstance(self.content, str) else self.content()
 
 
 def compile_file(path: str) -> Plan:
@@ -31,15 +46,17 @@ def compile_document(doc: Document) -> Plan:
     problems = check_schema(doc) + check_semantics(doc)
     if problems:
         raise DefinitionError(problems)
-    return make_plan(build_definition(doc))
+    definition = build_definition(doc)
+    del doc  # its text and values: a third of the memory of a big build, needed no more
+    return make_plan(definition)
 
 
 def render_outputs(plan: Plan) -> tuple[Output, ...]:
     """Every file of a build, rendered from the one plan (no I/O)."""
-    from compiler.render_markdown import render_markdown
-    from compiler.render_script import render_script
+    from compiler.render_markdown import markdown_pieces
+    from compiler.render_script import script_pieces
 
     return (
-        Output(f"{plan.info.name}.md", render_markdown(plan)),
-        Output(f"{plan.info.name}.sh", render_script(plan), executable=True),
+        Output(f"{plan.info.name}.md", lambda: markdown_pieces(plan)),
+        Output(f"{plan.info.name}.sh", lambda: script_pieces(plan), executable=True),
     )

@@ -8,12 +8,13 @@ every value through the Markdown filter for the place it lands (compiler/markdow
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from compiler.durations import format_duration
 from compiler.model import Contact, Host
 from compiler.plan import Plan, Step
-from compiler.templating import render
+from compiler.templating import render, render_pieces
 
 TEMPLATE = "runbook.md.j2"
 
@@ -146,12 +147,18 @@ def render_markdown(plan: Plan) -> str:
     return render(TEMPLATE, view=runbook_view(plan))
 
 
+def markdown_pieces(plan: Plan) -> Iterator[str]:
+    """`render_markdown(plan)` in consecutive pieces, rendered as they are read."""
+    return render_pieces(TEMPLATE, view=runbook_view(plan))
+
+
 def runbook_view(plan: Plan) -> RunbookView:
     """The presentation-ready view of `plan` that the template lays out."""
     info = plan.info
     links = {s.number: _link(s) for s in plan.steps}
     critical = set(plan.critical_path)
     steps = tuple(_step_view(s, links, s.number in critical) for s in plan.steps)
+    node_ids = _node_ids(plan)
     return RunbookView(
         name=info.name,
         title=info.title,
@@ -173,8 +180,8 @@ def runbook_view(plan: Plan) -> RunbookView:
         log=f"{info.name}.log",
         steps=steps,
         manual_steps=sum(1 for s in steps if s.manual),
-        diagram_sites=_diagram_sites(plan),
-        diagram_edges=_diagram_edges(plan),
+        diagram_sites=_diagram_sites(plan, node_ids),
+        diagram_edges=_diagram_edges(plan, node_ids),
     )
 
 
@@ -258,30 +265,34 @@ def _host_rows(plan: Plan) -> tuple[HostRow, ...]:
     return tuple(rows)
 
 
-def _diagram_sites(plan: Plan) -> tuple[DiagramSite, ...]:
+def _diagram_sites(plan: Plan, node_ids: list[str]) -> tuple[DiagramSite, ...]:
+    by_site: dict[str, list[DiagramNode]] = {site.name: [] for site in plan.sites}
+    for s in plan.steps:
+        by_site[s.site.name].append(DiagramNode(id=node_ids[s.number], label=f"{s.number}. {s.resource.title}"))
     boxes = []
     for index, site in enumerate(plan.sites, start=1):
-        nodes = tuple(
-            DiagramNode(id=_node_id(s.number), label=f"{s.number}. {s.resource.title}")
-            for s in plan.steps
-            if s.site.name == site.name
-        )
+        nodes = tuple(by_site[site.name])
         if nodes:
             label = f"{site.name}: {site.title}" if site.title else site.name
             boxes.append(DiagramSite(id=f"site{index}", label=label, nodes=nodes))
     return tuple(boxes)
 
 
-def _diagram_edges(plan: Plan) -> tuple[DiagramEdge, ...]:
+def _diagram_edges(plan: Plan, node_ids: list[str]) -> tuple[DiagramEdge, ...]:
     edges = []
     for step in plan.steps:
         for number in step.waits_for:
             edges.append(DiagramEdge(
-                source=_node_id(number),
-                target=_node_id(step.number),
+                source=node_ids[number],
+                target=node_ids[step.number],
                 hard=number in step.requires,
             ))
     return tuple(edges)
+
+
+def _node_ids(plan: Plan) -> list[str]:
+    """The diagram id of every step, by number (one string each, shared by all its edges)."""
+    return ["", *(_node_id(s.number) for s in plan.steps)]
 
 
 def _node_id(number: int) -> str:

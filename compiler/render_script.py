@@ -10,14 +10,17 @@ such as `$(rm -rf /)` or an ANSI escape sequence is printed, never run or interp
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from compiler.durations import format_duration
 from compiler.escape import terminal_safe
 from compiler.plan import Plan, Step
 from compiler.resources import package_dir
-from compiler.templating import render
+from compiler.templating import render, render_pieces
 
+TEMPLATE = "script.sh.j2"
 RUNTIME_FILE = "runtime.bash"
 #: The per-try limit of a `verify` command that has no `verify_timeout`.
 DEFAULT_VERIFY_TRY_SECONDS = 60
@@ -53,16 +56,24 @@ class ScriptStep:
 
 def render_script(plan: Plan) -> str:
     """The complete bash script for `plan` (pure: no I/O besides reading the runtime)."""
+    return render(TEMPLATE, **_context(plan))
+
+
+def script_pieces(plan: Plan) -> Iterator[str]:
+    """`render_script(plan)` in consecutive pieces, rendered as they are read."""
+    return render_pieces(TEMPLATE, **_context(plan))
+
+
+def _context(plan: Plan) -> dict[str, Any]:
     runtime = (package_dir("templates") / RUNTIME_FILE).read_text("utf-8")
-    return render(
-        "script.sh.j2",
-        plan=plan,
-        title=terminal_safe(plan.info.title),
-        steps=[_script_step(step) for step in plan.steps],
-        critical_path=format_duration(plan.critical_path_seconds) if plan.critical_path_seconds else "",
-        default_verify_try=DEFAULT_VERIFY_TRY_SECONDS,
-        runtime=runtime,
-    )
+    return {
+        "plan": plan,
+        "title": terminal_safe(plan.info.title),
+        "steps": [_script_step(step) for step in plan.steps],
+        "critical_path": format_duration(plan.critical_path_seconds) if plan.critical_path_seconds else "",
+        "default_verify_try": DEFAULT_VERIFY_TRY_SECONDS,
+        "runtime": runtime,
+    }
 
 
 def _script_step(step: Step) -> ScriptStep:

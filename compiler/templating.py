@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import jinja2
@@ -50,3 +52,19 @@ def environment() -> jinja2.Environment:
 def render(template: str, **context: Any) -> str:
     """Render the named template with `context`."""
     return environment().get_template(template).render(**context)
+
+
+#: Template output strings joined into one piece (a template yields one per value and per
+#: run of text between values: millions for a plan of 100,000 steps).
+_PIECE = 8192
+
+
+def render_pieces(template: str, **context: Any) -> Iterator[str]:
+    """The text of `render(template, **context)` in consecutive pieces, produced as they are read.
+
+    A runbook of 100,000 steps is 140 MB of text; written piece by piece it never has to
+    be in memory whole (and neither do the millions of strings it is joined from).
+    """
+    chunks = environment().get_template(template).generate(**context)
+    while batch := list(islice(chunks, _PIECE)):
+        yield "".join(batch)

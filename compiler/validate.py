@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.errors import Diagnostic
-from compiler.graph import find_cycles
+from compiler.graph import CycleError, find_cycles, stable_order
 from compiler.load import DECIMAL_INTEGER, Document
 from compiler.suggest import Suggestions, did_you_mean, listed, printable, shown
 
@@ -140,8 +140,10 @@ def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], id
     """Report one cycle per tangle, as `a -> b -> a`, with the place of every edge."""
     indices = list(ids.values())
     position = {index: n for n, index in enumerate(indices)}
-    names = list(ids)
     by_index = dict(resources)
+    if _acyclic(indices, position, by_index, ids):
+        return []  # the usual case: no edge needs a place in a message
+    names = list(ids)
     deps: list[list[int]] = [[] for _ in names]
     edge_key: dict[tuple[int, int], tuple[str, int]] = {}
     for index in indices:
@@ -179,6 +181,24 @@ def _check_cycles(doc: Document, resources: list[tuple[int, dict[str, Any]]], id
             notes=tuple(notes),
         ))
     return problems
+
+
+def _acyclic(
+    indices: list[int], position: dict[int, int], by_index: dict[int, dict[str, Any]], ids: dict[str, int]
+) -> bool:
+    """Whether the known dependencies form no cycle (a quick order, without the bookkeeping)."""
+    deps: list[list[int]] = [[] for _ in indices]
+    for node, index in enumerate(indices):
+        resource = by_index[index]
+        for key in _DEPENDENCY_KEYS:
+            targets = resource.get(key)
+            if isinstance(targets, list):
+                deps[node].extend(position[ids[t]] for t in targets if isinstance(t, str) and t in ids)
+    try:
+        stable_order(deps)
+    except CycleError:
+        return False
+    return True
 
 
 def _hosts(site: Any) -> dict[str, Any]:

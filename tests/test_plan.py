@@ -96,3 +96,19 @@ def test_fingerprint_ignores_the_order_in_which_dependencies_are_listed(tmp_path
     one = plan_of(resources("id: a", "id: b", "id: c, requires: [a, b], after: [b, a]"), tmp_path)
     two = plan_of(resources("id: a", "id: b", "id: c, requires: [b, a], after: [a, b]"), tmp_path)
     assert one.fingerprint == two.fingerprint
+
+
+def test_the_fingerprint_is_the_sha256_of_the_canonical_json_in_one_piece(tmp_path):
+    """It is hashed a batch of steps at a time; the bytes must be those of the whole JSON."""
+    import hashlib
+    import json
+
+    from compiler.plan import canonical, fingerprint
+
+    specs = [f"id: s{i}, requires: [s{i - 1}]" if i else "id: s0" for i in range(2100)]
+    plan = plan_of(resources(*specs).replace("run: 'true'", "run: 'echo \"é\"'"), tmp_path)
+    for count in (0, 1, 999, 1000, 1001, 2100):
+        steps = plan.steps[:count]
+        whole = json.dumps(canonical(plan.info.name, steps), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert fingerprint(plan.info.name, steps) == hashlib.sha256(whole.encode("utf-8")).hexdigest()
+    assert plan.fingerprint == fingerprint(plan.info.name, plan.steps)
