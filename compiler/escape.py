@@ -27,6 +27,8 @@ def shell_quote(text: str | int | None) -> str:
     """
     if text is None:
         return "''"
+    if type(text) is int and text >= 0:
+        return str(text)  # digits (step numbers, lines, seconds: most values in a script)
     value = str(text)
     if value.isdigit() and value.isascii():
         return value

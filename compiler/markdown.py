@@ -37,10 +37,20 @@ _ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-
 _BLOCK_START = re.compile(r"^(?:[-+](?=[ \t]|$)|=+$|-+$|>|\d{1,9}(?=[.)](?:[ \t]|$)))")
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 
-# What _one_line and md_inline would change (besides a list marker at the start): most
-# values hold none of it and are returned as they are, without the work.
-_ONE_LINE_WORK = re.compile(CONTROL.pattern + r"|[\t\n\r\f\v]|  |\A | \Z")
-_INLINE_WORK = re.compile(CONTROL.pattern + r"|[\t\n\r\f\v\\`*_\[\]<#|~$&]|  |\A | \Z")
+
+
+def _with_controls(characters: str) -> re.Pattern[str]:
+    """A character class of `characters` and every control character terminal_safe shows."""
+    if not (CONTROL.pattern.startswith("[") and CONTROL.pattern.endswith("]") and "]" not in CONTROL.pattern[1:-1]):
+        raise ValueError("escape.CONTROL is no longer one character class")  # pragma: no cover
+    return re.compile(CONTROL.pattern[:-1] + characters + "]")
+
+
+# Characters that _one_line and md_inline would change. A value without any of them, and
+# without two spaces in a row or a space at either end (or, for md_inline, a list marker
+# at the start), is returned as it is: most values, after one search.
+_ONE_LINE_WORK = _with_controls(r"\t\n\r\f\v")
+_INLINE_WORK = _with_controls(r"\t\n\r\f\v\\`*_\[\]<#|~$&")
 
 _ANCHOR = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _MERMAID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -48,7 +58,7 @@ _MERMAID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 def _one_line(text: str) -> str:
     """Whitespace runs (newlines included) as one space, control characters made visible."""
-    if not _ONE_LINE_WORK.search(text):
+    if _ONE_LINE_WORK.search(text) is None and "  " not in text and text[:1] != " " and text[-1:] != " ":
         return text
     # strip(" ") and not strip(): str.strip() would also drop control characters such as
     # \x1c-\x1f silently, where they should be shown.
@@ -60,7 +70,10 @@ def md_inline(value: str | int) -> str:
     if type(value) is int:
         return str(value)  # digits: nothing to escape
     text = str(value)
-    if not _INLINE_WORK.search(text) and not _BLOCK_START.match(text):
+    if (
+        _INLINE_WORK.search(text) is None and "  " not in text and text[:1] != " " and text[-1:] != " "
+        and not _BLOCK_START.match(text)
+    ):
         return text
     text = _one_line(text)
     text = _INLINE_SPECIAL.sub(lambda m: "\\" + m.group(), text)

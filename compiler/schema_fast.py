@@ -72,6 +72,9 @@ class _Compiler:
             return _never
         if not isinstance(schema, dict):
             raise NotCompilable(f"a schema must be a mapping or a boolean, not {schema!r}")
+        text = _text_check(schema)
+        if text is not None:
+            return text
         checks: list[Check] = []
         for keyword in schema:
             if keyword in _ANNOTATIONS or keyword.startswith("x-") or (top and keyword == "$id"):
@@ -237,6 +240,31 @@ class _Compiler:
     def _k_oneOf(self, schemas: Any, schema: dict[str, Any]) -> Check:
         checks = [self.compile(sub) for sub in schemas]
         return lambda value: sum(1 for check in checks if check(value)) == 1
+
+
+def _text_check(schema: dict[str, Any]) -> Check | None:
+    """One function for the most common schema: text with length limits and a pattern."""
+    keywords = {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-")}
+    if schema.get("type") != "string" or not keywords <= {"type", "minLength", "maxLength", "pattern"}:
+        return None
+    least, most = schema.get("minLength", 0), schema.get("maxLength")
+    if type(least) is not int or (most is not None and type(most) is not int):
+        return None
+    search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+    known = _KNOWN
+
+    def check(value: Any) -> bool:
+        if type(value) is not str:
+            if type(value) in known:
+                return False
+            raise Unsure(f"a value of type {type(value).__name__}")
+        return (
+            least <= len(value)
+            and (most is None or len(value) <= most)
+            and (search is None or search(value) is not None)
+        )
+
+    return check
 
 
 def _equals(constant: Any) -> Check:
