@@ -43,12 +43,19 @@ def test_the_shipped_schema_compiles_and_passes_the_examples() -> None:
         assert quick_says_valid(load_file(str(example)).data) is True, example.name
 
 
-@pytest.mark.parametrize("fixture", sorted((ROOT / "tests" / "invalid").glob("*.yaml")), ids=lambda p: p.stem)
-def test_it_agrees_with_jsonschema_on_every_invalid_fixture(fixture: Any) -> None:
-    try:
-        data = load_file(str(fixture)).data
-    except DefinitionError:
-        pytest.skip("refused while loading")
+def _loadable_fixtures() -> list[Any]:
+    """The invalid fixtures the loader accepts (the rest never reach the schema check)."""
+    loadable = []
+    for fixture in sorted((ROOT / "tests" / "invalid").glob("*.yaml")):
+        try:
+            loadable.append(pytest.param(load_file(str(fixture)).data, id=fixture.stem))
+        except DefinitionError:
+            continue
+    return loadable
+
+
+@pytest.mark.parametrize("data", _loadable_fixtures())
+def test_it_agrees_with_jsonschema_on_every_invalid_fixture(data: Any) -> None:
     assert quick_says_valid(data) in (jsonschema_says_valid(data), None)
 
 
