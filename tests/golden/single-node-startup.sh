@@ -280,26 +280,26 @@ log_text() {
 }
 
 # checksum TEXT VAR: FNV-1a (32 bits) of TEXT, in bash alone (no process per journal line).
-# It is there to catch a journal edited by hand, not an adversary. Characters are taken
-# CHECKSUM_CHUNK at a time: one regex match splits them, one printf turns their codes into
-# one arithmetic expression, one evaluation folds them in. Three commands per character
-# (0.4 ms a journal line) would be most of the time the script spends between steps.
-# Text the regex cannot split (bytes invalid in the locale) goes a character at a time.
-readonly CHECKSUM_CHUNK=32
-CHECKSUM_SPLIT='^' CHECKSUM_PAD=''
-for ((CHECKSUM_PAD_I = 0; CHECKSUM_PAD_I < CHECKSUM_CHUNK; CHECKSUM_PAD_I++)); do
-  CHECKSUM_SPLIT+='(.)' CHECKSUM_PAD+=' '
+# It is there to catch a journal edited by hand, not an adversary. Up to CHECKSUM_CHUNK
+# characters are folded in by three commands: a regex match splits them, a printf turns
+# their codes into one arithmetic expression, one evaluation computes it. Three commands
+# per character (0.4 ms a journal line) were most of the time the script spent between
+# steps. Text the regex cannot split (bytes invalid in the locale) goes one by one.
+readonly CHECKSUM_CHUNK=128
+CHECKSUM_SPLIT=('^$')  # CHECKSUM_SPLIT[k] matches exactly k characters, each in a group
+for ((CHECKSUM_K = 1; CHECKSUM_K <= CHECKSUM_CHUNK; CHECKSUM_K++)); do
+  CHECKSUM_SPLIT[CHECKSUM_K]="${CHECKSUM_SPLIT[CHECKSUM_K - 1]%\$}(.)\$"
 done
-readonly CHECKSUM_SPLIT CHECKSUM_PAD
-unset CHECKSUM_PAD_I
+readonly CHECKSUM_SPLIT
+unset CHECKSUM_K
 
 checksum() {
   local _t=$1 _h=2166136261 _i _n=${#1} _r _e _c _q="'"
   local -a _m
   for ((_i = 0; _i < _n; _i += CHECKSUM_CHUNK)); do
     _r=$((_n - _i < CHECKSUM_CHUNK ? _n - _i : CHECKSUM_CHUNK))
-    if [[ ${_t:_i:CHECKSUM_CHUNK}$CHECKSUM_PAD =~ $CHECKSUM_SPLIT ]]; then
-      _m=("${BASH_REMATCH[@]:1:_r}")
+    if [[ ${_t:_i:_r} =~ ${CHECKSUM_SPLIT[_r]} ]]; then
+      _m=("${BASH_REMATCH[@]:1}")
       printf -v _e '_h=((_h^%d)*16777619)&0xFFFFFFFF,' "${_m[@]/#/$_q}"
       ((${_e%,}))
     else
