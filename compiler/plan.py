@@ -76,15 +76,18 @@ def make_plan(definition: Definition) -> Plan:
     index = {r.id: i for i, r in enumerate(resources)}
     deps = [sorted({index[d] for d in (*r.requires, *r.after)}) for r in resources]
     order = stable_order(deps)
-    number = {node: n for n, node in enumerate(order, start=1)}
+    number = [0] * len(resources)  # by node: the step number
+    for n, node in enumerate(order, start=1):
+        number[node] = n
 
     sites = {s.name: s for s in definition.sites}
     hosts = {(h.site, h.name): h for s in definition.sites for h in s.hosts}
-    waves: dict[int, int] = {}
+    waves = [0] * len(resources)  # by node
     steps = []
     for node in order:
         resource = resources[node]
-        wave = 1 + max((waves[d] for d in deps[node]), default=0)
+        waits_for = deps[node]
+        wave = 1 + max([waves[d] for d in waits_for]) if waits_for else 1
         waves[node] = wave
         steps.append(Step(
             number=number[node],
@@ -92,8 +95,8 @@ def make_plan(definition: Definition) -> Plan:
             resource=resource,
             site=sites[resource.site],
             host=hosts[(resource.site, resource.host)] if resource.host else None,
-            requires=tuple(sorted(number[index[d]] for d in resource.requires)),
-            after=tuple(sorted(number[index[d]] for d in resource.after)),
+            requires=tuple(sorted([number[index[d]] for d in resource.requires])),
+            after=tuple(sorted([number[index[d]] for d in resource.after])),
         ))
     path, seconds = _critical_path(steps)
     return Plan(

@@ -206,7 +206,7 @@ def _step_view(step: Step, links: dict[int, StepLink], critical: bool) -> StepVi
     r = step.resource
     return StepView(
         number=step.number,
-        anchor=anchor(step.number),
+        anchor=links[step.number].anchor,
         id=step.id,
         title=r.title,
         manual=r.manual,
@@ -224,9 +224,9 @@ def _step_view(step: Step, links: dict[int, StepLink], critical: bool) -> StepVi
         estimate=_duration(r.estimate),
         timeout=_duration(r.timeout),
         verify_timeout=_duration(r.verify_timeout),
-        requires=tuple(links[n] for n in step.requires),
+        requires=tuple([links[n] for n in step.requires]),
         # A step named in both lists is a hard dependency; list it once, as such.
-        after=tuple(links[n] for n in step.after if n not in step.requires),
+        after=tuple([links[n] for n in step.after if n not in step.requires]),
         critical=critical,
         line=r.line,
     )

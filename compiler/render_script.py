@@ -66,27 +66,28 @@ def script_pieces(plan: Plan) -> Iterator[str]:
 
 def _context(plan: Plan) -> dict[str, Any]:
     runtime = (package_dir("templates") / RUNTIME_FILE).read_text("utf-8")
+    site_labels = {
+        site.name: terminal_safe(f"{site.name} ({site.title})" if site.title else site.name) for site in plan.sites
+    }
     return {
         "plan": plan,
         "title": terminal_safe(plan.info.title),
-        "steps": [_script_step(step) for step in plan.steps],
+        "steps": [_script_step(step, site_labels) for step in plan.steps],
         "critical_path": format_duration(plan.critical_path_seconds) if plan.critical_path_seconds else "",
         "default_verify_try": DEFAULT_VERIFY_TRY_SECONDS,
         "runtime": runtime,
     }
 
 
-def _script_step(step: Step) -> ScriptStep:
+def _script_step(step: Step, site_labels: dict[str, str]) -> ScriptStep:
     r = step.resource
-    site = step.site
-    site_label = f"{site.name} ({site.title})" if site.title else site.name
     host = step.host
     return ScriptStep(
         number=step.number,
         id=step.id,
         line=r.line,
         title=terminal_safe(r.title),
-        site=terminal_safe(site_label),
+        site=site_labels[step.site.name],
         host=host.name if host else "",
         target=host.target if host else "",
         port=str(host.port) if host and host.port else "",
@@ -99,8 +100,8 @@ def _script_step(step: Step) -> ScriptStep:
         timeout=r.timeout or 0,
         verify_timeout=r.verify_timeout or 0,
         estimate=r.estimate or 0,
-        requires=" ".join(str(n) for n in step.requires),
-        after=" ".join(str(n) for n in step.after),
+        requires=" ".join(map(str, step.requires)),
+        after=" ".join(map(str, step.after)),
         instructions=terminal_safe(r.instructions or "").rstrip("\n"),
         rollback=terminal_safe(r.rollback or "").rstrip("\n"),
         owner=terminal_safe(r.owner or ""),
