@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,16 @@ def run_without_terminal(built: Built, *args: str, env: dict[str, str] | None = 
         [str(built.script), *args], cwd=built.folder, env=full_env, stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=timeout, start_new_session=True,
     )
+
+
+def wait_gone(pid: int, *, group: bool = False, timeout: float = 10.0) -> bool:
+    """Whether the process (or process group) `pid` is gone within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            (os.killpg if group else os.kill)(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 
-from tests.scriptrun import FAILED_PROMPT, PROMPT, build, finish, run_without_terminal, spawn
+from tests.scriptrun import FAILED_PROMPT, PROMPT, build, finish, run_without_terminal, spawn, wait_gone
 
 pytest_plugins = ["tests.sshd"]
 
@@ -119,11 +118,4 @@ def test_remote_step_that_times_out_is_killed_on_the_far_side(sshd_server, tmp_p
     child.sendline("q")
     assert finish(child) == 4
     pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "the remote step outlived its timeout"
-        time.sleep(0.1)
+    assert wait_gone(pid), "the remote step outlived its timeout"

@@ -10,7 +10,7 @@ import time
 
 import pexpect
 
-from tests.scriptrun import PROMPT, build, finish, local_plan, run_without_terminal, spawn
+from tests.scriptrun import PROMPT, build, finish, local_plan, run_without_terminal, spawn, wait_gone
 
 STEPS = local_plan("""
 - id: one
@@ -110,14 +110,7 @@ def test_sigkill_mid_step_then_resume_offers_only_the_interrupted_step(tmp_path)
     assert result.returncode == 1
     assert "may still be running" in result.stdout
     os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_gone(pgid, group=True)
 
     child = spawn(built)
     child.expect("Resuming: 1 of 3 steps are already finished")
@@ -398,14 +391,7 @@ def test_timeout_kills_the_step_and_the_children_it_left_in_the_background(tmp_p
     assert result.returncode == 1
     assert "The command timed out." in result.stdout
     pid = int((tmp_path / "child.pid").read_text())
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "the background child outlived the step's timeout"
-        time.sleep(0.05)
+    assert wait_gone(pid, timeout=15), "the background child outlived the step's timeout"
 
 
 def test_second_ctrl_c_kills_a_step_that_ignores_term_at_once(tmp_path):
