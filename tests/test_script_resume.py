@@ -103,8 +103,8 @@ def test_sigkill_mid_step_then_resume_offers_only_the_interrupted_step(tmp_path)
     child.close()
     # The orphaned step is still running in its own process group: a new run must not
     # start it again concurrently.
-    pid_lines = [f for f in built.journal_lines() if f[0] == "PID" and f[4] == "slow"]
-    pgid = int(pid_lines[-1][5])
+    starts = [f for f in built.journal_lines() if f[0] == "START" and f[4] == "slow"]
+    pgid = int(starts[-1][6])
     assert built.ends() == [("one", "done")], "the killed step is never recorded as done"
     result = run_without_terminal(built, "--yes", "--rerun-interrupted")
     assert result.returncode == 1

@@ -526,6 +526,8 @@ CURRENT_STEP=0
 STEP_PID=''
 PUMP_FD=''
 ACK_FD=''
+GO_FD=''
+START_PENDING=0        # attempt number whose START `execute` writes, once it has a pid
 PUMP_TOKEN=''
 LOCK_FD=''
 LOG_FD=''
@@ -857,8 +859,9 @@ take_lock() {
 # --- Journal -----------------------------------------------------------------------------------
 #
 # One line per event, tab-separated: KIND SEQ TIME FIELDS...
-#   START n id attempt             a step began (its outcome is unknown until END)
-#   PID   n id pgid                the process group running it (to find an orphan)
+#   START n id attempt pgid        a step began (its outcome is unknown until END); pgid
+#                                  is the process group running its command ("-" for a
+#                                  manual step), to find an orphan after a crash
 #   END   n id status rc seconds   status: done by-hand skipped failed interrupted
 #   RUN   event operator host mode a run began or ended
 # Every line ends with a checksum of the rest. The header names the plan and its
@@ -908,7 +911,7 @@ read_journal() {
       n=${fields[3]:-} id=${fields[4]:-} f4=${fields[5]:-} f5=${fields[6]:-} f6=${fields[7]:-}
       case $kind in
         RUN) continue ;;
-        START | END | PID) ;;
+        START | END) ;;
         *) journal_refuse "is damaged at line $lineno (unknown entry '${kind:0:20}')" ;;
       esac
       if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > STEP_COUNT)) || [[ ${STEP_ID[n]} != "$id" ]]; then
@@ -916,13 +919,11 @@ read_journal() {
       fi
       if [[ $kind == START ]]; then
         [[ $f4 =~ ^[0-9]+$ ]] || journal_refuse "is damaged at line $lineno (bad attempt number)"
+        [[ $f5 =~ ^([0-9]+|-)$ ]] || journal_refuse "is damaged at line $lineno (bad process id)"
         STATUS[n]=interrupted
         STATUS_TIME[n]=$ts
         ATTEMPTS[n]=$f4
-        STARTED_PGID[n]=''
-      elif [[ $kind == PID ]]; then
-        [[ $f4 =~ ^[0-9]+$ ]] || journal_refuse "is damaged at line $lineno (bad process id)"
-        STARTED_PGID[n]=$f4
+        STARTED_PGID[n]=${f5//-/}
       else
         case $f4 in
           done | by-hand | skipped | failed | interrupted) ;;
@@ -1018,6 +1019,8 @@ start_pump() {
   PUMP_TOKEN=$'\x1f'"runbook-$hex:"
   # shellcheck disable=SC2312  # nothing to check: the substitution only has to exist
   exec {ACK_FD}<> <(:)
+  # shellcheck disable=SC2312  # the same: a pipe on which a new step waits for "go"
+  exec {GO_FD}<> <(:)
   # shellcheck disable=SC2312  # the pump's own status does not matter
   exec {PUMP_FD}> >(pump)
 
@@ -1067,13 +1070,21 @@ execute() {
   # eating the operator's keys) and none of our file descriptors (a daemon it starts must
   # not hold the lock, the journal or the log). `timeout` puts it in a process group of
   # its own, which a timeout or Ctrl-C stops as a whole.
+  # A step's command waits for "go" until its START, naming its process group, is in
+  # the journal: it never runs unrecorded, and one line records both.
+  local gate=0
+  if [[ $kind == run ]]; then gate=$START_PENDING START_PENDING=0; fi
   (
+    if ((gate)); then IFS= read -r -t 30 -u "$GO_FD" _ || exit 125; fi
     close_private_fds
     trap - PIPE XFSZ
     exec timeout -k "$KILL_GRACE" "$limit" "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
   ) &
   STEP_PID=$!
-  journal_write PID "$n" "${STEP_ID[n]}" "$STEP_PID"
+  if ((gate)); then
+    journal_write START "$n" "${STEP_ID[n]}" "$gate" "$STEP_PID"
+    printf 'go\n' 1>&"$GO_FD"
+  fi
   RC=0
   wait "$STEP_PID" || RC=$?
   STEP_PID=''
@@ -1086,6 +1097,7 @@ close_private_fds() {
   [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
   [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
   [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
+  [[ -n $GO_FD ]] && exec {GO_FD}>&-
   return 0
 }
 
@@ -1341,7 +1353,11 @@ do_step() {
     attempt=$((${ATTEMPTS[n]:-0} + 1))
     ATTEMPTS[n]=$attempt
     now_us start_us
-    journal_write START "$n" "${STEP_ID[n]}" "$attempt"
+    if [[ -n ${STEP_RUN[n]:-} && $answer != 'done' ]]; then
+      START_PENDING=$attempt  # written by `execute`, with the process group
+    else
+      journal_write START "$n" "${STEP_ID[n]}" "$attempt" -
+    fi
     STATUS[n]=interrupted
     if [[ $answer == 'done' ]]; then
       log_line "MANUAL step $n reported done by the operator"
