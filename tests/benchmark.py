@@ -238,8 +238,11 @@ def _scalar(text: str) -> str:
     return text
 
 
-def generate_script_plan(count: int) -> str:
-    """`count` steps whose command is `true`, each requiring the one before (for the runtime)."""
+def generate_script_plan(count: int, timeout: str = "") -> str:
+    """`count` steps whose command is `true`, each requiring the one before (for the runtime).
+
+    With `timeout` (such as "1h"), every step has that time limit, so runs under `timeout`.
+    """
     out = [
         "version: 1\n",
         "plan:\n",
@@ -252,6 +255,8 @@ def generate_script_plan(count: int) -> str:
     ]
     for i in range(1, count + 1):
         out.append(f"  - id: step-{i:05d}\n    title: Step {i} does nothing\n    site: here\n    run: 'true'\n")
+        if timeout:
+            out.append(f"    timeout: {timeout}\n")
         if i > 1:
             out.append(f"    requires: [step-{i - 1:05d}]\n")
     return "".join(out)
@@ -413,6 +418,7 @@ class ScriptResult:
 
     steps: int
     yes: list[Run] = field(default_factory=list)
+    timed: list[Run] = field(default_factory=list)  # the same steps, each with a timeout
     bare: list[Run] = field(default_factory=list)
     forks: list[Run] = field(default_factory=list)
     dry_run_steps: int = 0
@@ -425,6 +431,11 @@ class ScriptResult:
     def overhead_ms(self) -> float:
         """Per step, against a bare script running the same commands (`true`, a builtin)."""
         return self.per_step_ms(self.yes) - self.per_step_ms(self.bare)
+
+    @property
+    def timed_overhead_ms(self) -> float:
+        """Per step, for steps with a time limit (run under `timeout`), against `true`."""
+        return self.per_step_ms(self.timed) - self.per_step_ms(self.bare)
 
     @property
     def overhead_over_fork_ms(self) -> float:
@@ -460,24 +471,27 @@ def measure_size(count: int, folder: Path, runs: int, startup: float, log: Calla
 
 def measure_script(folder: Path, runs: int, dry_run_definition: Path | None, log: Callable[[str], None]) -> ScriptResult:
     result = ScriptResult(SCRIPT_STEPS)
-    plan_dir = folder / "script"
-    plan_dir.mkdir()
-    definition = plan_dir / "steps.yaml"
-    definition.write_text(generate_script_plan(SCRIPT_STEPS), encoding="utf-8")
-    _checked(run_process([*runbook_command(), "build", str(definition), "-o", str(plan_dir)]), "runbook build")
-    script = plan_dir / f"steps-{SCRIPT_STEPS}.sh"
-    bare = plan_dir / "bare.sh"
+    scripts = []
+    for kind, timeout in (("untimed", ""), ("timed", "1h")):
+        plan_dir = folder / "script" / kind
+        plan_dir.mkdir(parents=True)
+        definition = plan_dir / "steps.yaml"
+        definition.write_text(generate_script_plan(SCRIPT_STEPS, timeout), encoding="utf-8")
+        _checked(run_process([*runbook_command(), "build", str(definition), "-o", str(plan_dir)]), "runbook build")
+        scripts.append(plan_dir / f"steps-{SCRIPT_STEPS}.sh")
+    bare = folder / "script" / "bare.sh"
     bare.write_text("#!/usr/bin/env bash\n" + "true\n" * SCRIPT_STEPS)
-    forks = plan_dir / "forks.sh"
+    forks = folder / "script" / "forks.sh"
     forks.write_text("#!/usr/bin/env bash\n" + "bash -c true\n" * SCRIPT_STEPS)
-    log(f"script: {SCRIPT_STEPS:,} steps of `true` with --yes, {runs} runs")
+    log(f"script: {SCRIPT_STEPS:,} steps of `true` with --yes, without and with a timeout, {runs} runs")
     for _ in range(runs):
-        for leftover in plan_dir.glob(f"steps-{SCRIPT_STEPS}.[jl]*"):  # journal, lock, log: start afresh
-            leftover.unlink()
-        run = _checked(run_process([str(script), "--yes"], cwd=plan_dir), "the script with --yes")
-        if f"{SCRIPT_STEPS} of {SCRIPT_STEPS} steps finished" not in run.stdout:
-            raise SystemExit(f"benchmark: the script did not finish every step:\n{run.stdout[-2000:]}")
-        result.yes.append(run)
+        for script, runs_of_kind in zip(scripts, (result.yes, result.timed)):
+            for leftover in script.parent.glob(f"steps-{SCRIPT_STEPS}.[jl]*"):  # journal, lock, log: start afresh
+                leftover.unlink()
+            run = _checked(run_process([str(script), "--yes"], cwd=script.parent), "the script with --yes")
+            if f"{SCRIPT_STEPS} of {SCRIPT_STEPS} steps finished" not in run.stdout:
+                raise SystemExit(f"benchmark: the script did not finish every step:\n{run.stdout[-2000:]}")
+            runs_of_kind.append(run)
         result.bare.append(_checked(run_process(["bash", str(bare)]), "the bare script"))
         result.forks.append(_checked(run_process(["bash", str(forks)]), "the forking script"))
     if dry_run_definition is not None:
@@ -488,8 +502,9 @@ def measure_script(folder: Path, runs: int, dry_run_definition: Path | None, log
         log(f"script: --dry-run of {DRY_RUN_STEPS:,} steps, {runs} runs")
         for _ in range(runs):
             result.dry_run.append(_checked(run_process([str(dry_script), "--dry-run"], cwd=out), "the dry run"))
-    log(f"        {result.per_step_ms(result.yes):.2f} ms per step with --yes; bare {result.per_step_ms(result.bare):.3f} ms, "
-        f"bash -c {result.per_step_ms(result.forks):.2f} ms; overhead {result.overhead_ms:.2f} ms")
+    log(f"        {result.per_step_ms(result.yes):.2f} ms per step with --yes ({result.per_step_ms(result.timed):.2f} ms with "
+        f"a timeout); bare {result.per_step_ms(result.bare):.3f} ms, bash -c {result.per_step_ms(result.forks):.2f} ms; "
+        f"overhead {result.overhead_ms:.2f} ms ({result.timed_overhead_ms:.2f} ms with a timeout)")
     return result
 
 
@@ -619,10 +634,15 @@ def report(sizes: list[SizeResult], script: ScriptResult | None, runs_note: str)
             "| | Whole run | Per step |",
             "|---|---:|---:|",
             f"| generated script, `--yes` | {min(r.seconds for r in script.yes):.2f} s | {script.per_step_ms(script.yes):.2f} ms |",
+            f"| the same, every step with a `timeout` | {min(r.seconds for r in script.timed):.2f} s | {script.per_step_ms(script.timed):.2f} ms |",
             f"| bare script: `true` | {min(r.seconds for r in script.bare):.3f} s | {script.per_step_ms(script.bare):.3f} ms |",
             f"| bare script: `bash -c true` | {min(r.seconds for r in script.forks):.2f} s | {script.per_step_ms(script.forks):.2f} ms |",
             f"| **overhead** against `true` | | {script.overhead_ms:.2f} ms |",
+            f"| **overhead** with a `timeout` | | {script.timed_overhead_ms:.2f} ms |",
             f"| overhead against `bash -c true` | | {script.overhead_over_fork_ms:.2f} ms |",
+            "",
+            "A step runs in a process group of its own; a step with a time limit also runs under",
+            "`timeout` (coreutils), one program and one process more.",
         ]
         if script.dry_run:
             lines += [
@@ -654,6 +674,10 @@ def report(sizes: list[SizeResult], script: ScriptResult | None, runs_note: str)
         lines.append(
             f"| script: at most {TARGET_STEP_OVERHEAD_MS:.0f} ms overhead per step with `--yes` "
             f"| {script.overhead_ms:.2f} ms | {_verdict(script.overhead_ms <= TARGET_STEP_OVERHEAD_MS)} |"
+        )
+        lines.append(
+            f"| script: the same, every step with a `timeout` "
+            f"| {script.timed_overhead_ms:.2f} ms | {_verdict(script.timed_overhead_ms <= TARGET_STEP_OVERHEAD_MS)} |"
         )
         if script.dry_run:
             seconds = min(r.seconds for r in script.dry_run)

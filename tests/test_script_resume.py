@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pexpect
+import pytest
 
 from tests.scriptrun import PROMPT, build, finish, local_plan, run_without_terminal, spawn, wait_gone
 
@@ -392,6 +393,44 @@ def test_timeout_kills_the_step_and_the_children_it_left_in_the_background(tmp_p
     assert "The command timed out." in result.stdout
     pid = int((tmp_path / "child.pid").read_text())
     assert wait_gone(pid, timeout=15), "the background child outlived the step's timeout"
+
+
+@pytest.mark.parametrize("limit", ["", "  timeout: 1h\n"], ids=["no-timeout", "timeout"])
+def test_a_step_runs_in_a_process_group_of_its_own_named_by_its_start(tmp_path, limit):
+    # With a time limit `timeout` makes the group; without one, the script does.
+    built = build(tmp_path, local_plan(f"""
+    - id: group
+      title: Records its process group
+      site: a
+      run: cut -d " " -f 5 /proc/$$/stat > pgid.out
+    {limit}"""))
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pgid = int((tmp_path / "pgid.out").read_text())
+    (start,) = [f for f in built.journal_lines() if f[0] == "START"]
+    assert int(start[6]) == pgid, "START names the group the command ran in"
+    assert pgid not in (os.getpgrp(), os.getpid())
+
+
+@pytest.mark.parametrize("limit", ["", "  timeout: 1h\n"], ids=["no-timeout", "timeout"])
+def test_ctrl_c_mid_step_stops_the_children_it_started_too(tmp_path, limit):
+    built = build(tmp_path, local_plan(f"""
+    - id: spawner
+      title: Starts a child, then waits
+      site: a
+      run: (exec sleep 100) & echo $! > child.pid; touch spawner.started; sleep 100
+    {limit}"""))
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("y")
+    wait_for(tmp_path / "spawner.started")
+    started = time.monotonic()
+    child.sendintr()
+    assert finish(child) == 130
+    assert time.monotonic() - started < 8, "TERM reached the whole group: no wait for the KILL"
+    pid = int((tmp_path / "child.pid").read_text())
+    assert wait_gone(pid, timeout=5), "the background child outlived the interrupted step"
+    assert built.ends() == [("spawner", "interrupted")]
 
 
 def test_second_ctrl_c_kills_a_step_that_ignores_term_at_once(tmp_path):

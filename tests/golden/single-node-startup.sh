@@ -157,6 +157,7 @@ RUN_START_US=0
 REMAINING_ESTIMATE=0
 CURRENT_STEP=0
 STEP_PID=''
+STEP_TIMED=0          # 1 while the running step is under `timeout`
 PUMP_FD=''
 ACK_FD=''
 GO_FD=''
@@ -683,7 +684,7 @@ kill "$w" 2>/dev/null
 exit "$rc"'
 
 # execute N KIND LIMIT: run STEP_RUN or STEP_VERIFY (KIND run|verify) of step N, locally or
-# over ssh, in its own process group under `timeout` (LIMIT seconds, 0 for none); sets RC.
+# over ssh, in its own process group, under `timeout` if LIMIT (seconds) is not 0; sets RC.
 execute() {
   local n=$1 kind=$2 limit=$3 code b64 ssh_program
   local -a command
@@ -701,19 +702,25 @@ execute() {
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
   # The step gets no terminal input (a question it asks fails fast instead of hanging or
   # eating the operator's keys) and none of our file descriptors (a daemon it starts must
-  # not hold the lock, the journal or the log). `timeout` puts it in a process group of
-  # its own, which a timeout or Ctrl-C stops as a whole.
+  # not hold the lock, the journal or the log). It runs in a process group of its own,
+  # which a timeout or Ctrl-C stops as a whole: job control (`set -m`), on only while it
+  # starts, gives it one; `timeout` runs only for a step with a limit (it costs a program
+  # and a process more, about a millisecond a step).
   # A step's command waits for "go" until its START, naming its process group, is in
   # the journal: it never runs unrecorded, and one line records both.
   local gate=0
   if [[ $kind == run ]]; then gate=$START_PENDING START_PENDING=0; fi
+  ((limit > 0)) && command=(timeout -k "$KILL_GRACE" "$limit" "${command[@]}")
+  STEP_TIMED=$((limit > 0))
+  set -m
   (
     if ((gate)); then IFS= read -r -t 30 -u "$GO_FD" _ || exit 125; fi
     close_private_fds
     trap - PIPE XFSZ
-    exec timeout -k "$KILL_GRACE" "$limit" "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
+    exec "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
   ) &
   STEP_PID=$!
+  set +m
   if ((gate)); then
     journal_write START "$n" "${STEP_ID[n]}" "$gate" "$STEP_PID"
     printf 'go\n' 1>&"$GO_FD"
@@ -1092,7 +1099,9 @@ on_signal() {
   log_line "SIGNAL $name"
   if [[ -n $STEP_PID ]]; then
     printf '%s\n' "Stopping step $CURRENT_STEP (TERM now, KILL in ${KILL_GRACE}s; press Ctrl-C again to kill it now)..." >&2
-    kill -TERM "$STEP_PID" 2>/dev/null
+    # `timeout` passes TERM on to the whole group (and kills it after the grace time);
+    # without it, the group gets TERM directly.
+    if ((STEP_TIMED)); then kill -TERM "$STEP_PID" 2>/dev/null; else kill -TERM -- "-$STEP_PID" 2>/dev/null; fi
     for ((i = 0; i < KILL_GRACE * 10 && !KILL_NOW; i++)); do
       kill -0 "$STEP_PID" 2>/dev/null || break
       pause 0.1
