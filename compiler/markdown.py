@@ -15,6 +15,10 @@ One filter per place a value lands in the runbook:
 
 Control characters never reach the output raw: they are shown as \\xNN (newlines and
 tabs are kept where the target allows them).
+
+What a filter returns is typed `Markdown` (or `Mermaid` for the diagram), so mypy can
+tell escaped text from raw text: the runbook's view (compiler/render_markdown.py) escapes
+one-line values once, with these functions, and the template writes such values as they are.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NewType
 
 from compiler.escape import CONTROL, terminal_safe
+
+#: Text made safe by one of the Markdown filters below for the place it lands in the runbook.
+Markdown = NewType("Markdown", str)
+#: Text made safe by `mermaid_label` or `mermaid_id` for the Mermaid diagram.
+Mermaid = NewType("Mermaid", str)
 
 #: What an empty table cell shows, so that a printed blank never looks like a misprint.
 EMPTY_CELL = "—"
@@ -65,22 +74,22 @@ def _one_line(text: str) -> str:
     return terminal_safe(_WHITESPACE.sub(" ", text).strip(" "))
 
 
-def md_inline(value: str | int) -> str:
+def md_inline(value: str | int) -> Markdown:
     """A one-line value for running text, a heading or a table cell: nothing in it is markup."""
     if type(value) is int:
-        return str(value)  # digits: nothing to escape
+        return Markdown(str(value))  # digits: nothing to escape
     text = str(value)
     if (
         _INLINE_WORK.search(text) is None and "  " not in text and text[:1] != " " and text[-1:] != " "
         and not _BLOCK_START.match(text)
     ):
-        return text
+        return Markdown(text)
     text = _one_line(text)
     text = _INLINE_SPECIAL.sub(lambda m: "\\" + m.group(), text)
     text = _ENTITY.sub(r"\\&", text)
     # The templates never start a line with a value, but a value that did must not
     # become a list item, a blockquote or a setext underline.
-    return _defuse_block_start(text)
+    return Markdown(_defuse_block_start(text))
 
 
 def _defuse_block_start(text: str) -> str:
@@ -93,14 +102,14 @@ def _defuse_block_start(text: str) -> str:
     return "\\" + text
 
 
-def md_cell(value: str | int | None) -> str:
+def md_cell(value: str | int | None) -> Markdown:
     """A table cell: like md_inline, and a dash for a missing value."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return EMPTY_CELL
+        return Markdown(EMPTY_CELL)
     return md_inline(value)
 
 
-def md_inline_markup(value: str) -> str:
+def md_inline_markup(value: str) -> Markdown:
     """One line of Markdown for a list item: code spans, emphasis and links stay; HTML does not.
 
     For one-line fields that authors write with inline markup (prerequisites). The value
@@ -109,10 +118,10 @@ def md_inline_markup(value: str) -> str:
     """
     text = _one_line(value)
     text = "\\" + text if _ATX.match(text) else _defuse_block_start(text)
-    return _escape_inline_prose(text, _spans_are_certain([text]))
+    return Markdown(_escape_inline_prose(text, _spans_are_certain([text])))
 
 
-def md_code_span(value: str | int) -> str:
+def md_code_span(value: str | int) -> Markdown:
     """A one-line value as inline code, delimited by more backticks than it contains.
 
     Not for table cells: GFM splits cells at a `|` even inside code.
@@ -121,10 +130,10 @@ def md_code_span(value: str | int) -> str:
     fence = "`" * (_longest_run(text, "`") + 1)
     if text.startswith("`") or text.endswith("`"):  # so the delimiters stay apart from the content
         text = f" {text} "
-    return f"{fence}{text}{fence}"
+    return Markdown(f"{fence}{text}{fence}")
 
 
-def md_fence(value: str, info: str = "") -> str:
+def md_fence(value: str, info: str = "") -> Markdown:
     """A fenced code block holding `value` verbatim (control characters aside).
 
     The fence is longer than any run of backticks inside, so no line of the command
@@ -134,21 +143,21 @@ def md_fence(value: str, info: str = "") -> str:
     if text and not text.endswith("\n"):
         text += "\n"
     fence = "`" * max(3, _longest_run(text, "`") + 1)
-    return f"{fence}{_info(info)}\n{text}{fence}"
+    return Markdown(f"{fence}{_info(info)}\n{text}{fence}")
 
 
-def md_anchor(anchor: str) -> str:
+def md_anchor(anchor: str) -> Markdown:
     """The explicit anchor a section links to, e.g. <a id="step-3"></a>."""
     if not _ANCHOR.match(anchor):
         raise ValueError(f"not a safe anchor: {anchor!r}")
-    return f'<a id="{anchor}"></a>'
+    return Markdown(f'<a id="{anchor}"></a>')
 
 
-def md_href(anchor: str) -> str:
+def md_href(anchor: str) -> Markdown:
     """The link target of an anchor made by md_anchor, e.g. #step-3."""
     if not _ANCHOR.match(anchor):
         raise ValueError(f"not a safe anchor: {anchor!r}")
-    return f"#{anchor}"
+    return Markdown(f"#{anchor}")
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +180,7 @@ _DESTINATION_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _SQUEEZE = re.compile(r"[\x00-\x20\x7f-\x9f]+")
 
 
-def md_block(value: str) -> str:
+def md_block(value: str) -> Markdown:
     """Markdown prose, kept as Markdown but contained: it cannot change the runbook's outline.
 
     The text is read line by line with deliberately simple rules:
@@ -210,7 +219,7 @@ def md_block(value: str) -> str:
             previous = line
     while out and not out[-1]:
         out.pop()
-    return "\n".join(out)
+    return Markdown("\n".join(out))
 
 
 def _split_fences(lines: list[str]) -> list[tuple[str, list[str]]]:
@@ -441,11 +450,14 @@ _MERMAID_SPECIAL = {
     "$": "#36;",
 }
 _MERMAID_TABLE = str.maketrans(_MERMAID_SPECIAL)
+# Whether translating with _MERMAID_TABLE would change anything (str.translate copies
+# character by character, a search of one class is many times faster).
+_MERMAID_WORK = re.compile("[" + re.escape("".join(_MERMAID_SPECIAL)) + "]")
 # "3. Title" would be read as a Markdown list ("Unsupported markdown: list").
 _MERMAID_LIST_START = re.compile(r"^(\d{1,9})([.)])|^([-+])(?= )")
 
 
-def mermaid_label(value: str | int) -> str:
+def mermaid_label(value: str | int) -> Mermaid:
     """A quoted Mermaid label that shows `value` as plain text."""
     text = _one_line(str(value))
     lead = ""
@@ -456,15 +468,15 @@ def mermaid_label(value: str | int) -> str:
         else:
             lead = f"#{ord(match.group(3))};"
         text = text[match.end():]
-    body = text.translate(_MERMAID_TABLE)
-    return f'"{lead}{body}"'
+    body = text.translate(_MERMAID_TABLE) if _MERMAID_WORK.search(text) else text
+    return Mermaid(f'"{lead}{body}"')
 
 
-def mermaid_id(value: str) -> str:
+def mermaid_id(value: str) -> Mermaid:
     """A Mermaid node or subgraph id; only ids the renderer made itself are accepted."""
     if not _MERMAID_ID.match(value) or value.lower() in {"end", "graph", "flowchart", "subgraph"}:
         raise ValueError(f"not a safe Mermaid id: {value!r}")
-    return value
+    return Mermaid(value)
 
 
 #: The filters the runbook template uses, by the name it uses them under.

@@ -2,16 +2,31 @@
 
 All decisions are made here, in Python: what each section says, which step waits for
 which, whether the critical path fits the RTO, how a host is reached. The view holds
-the definition's text unescaped; `templates/runbook.md.j2` only lays it out and passes
-every value through the Markdown filter for the place it lands (compiler/markdown.py).
+one-line values escaped for the place they land, once each, with the functions of
+compiler/markdown.py (typed `Markdown`, or `Mermaid` in the diagram): a step's title is
+shown in the table, its heading, the diagram and every link to it, and a 10,000-step
+runbook would otherwise escape it five times over. Prose and commands stay raw here;
+`templates/runbook.md.j2` lays everything out and passes those through their filter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from compiler.durations import format_duration
+from compiler.markdown import (
+    Markdown,
+    Mermaid,
+    md_anchor,
+    md_cell,
+    md_code_span,
+    md_href,
+    md_inline,
+    mermaid_id,
+    mermaid_label,
+)
 from compiler.model import Contact, Host
 from compiler.plan import Plan, Step
 from compiler.templating import render, render_pieces
@@ -21,81 +36,91 @@ TEMPLATE = "runbook.md.j2"
 _ROLES = {"primary": "primary", "dr": "DR (takes over)", "other": "other"}
 
 
-@dataclass(frozen=True, slots=True)
-class StepLink:
-    """A reference to a step's section: its number, title and anchor."""
-
-    number: int
-    title: str
-    anchor: str
+# StepLink and StepView are NamedTuples, not frozen dataclasses like the rest: one of each
+# is built per step, and a NamedTuple of 31 fields costs a third of the time to build.
 
 
-@dataclass(frozen=True, slots=True)
-class StepView:
+class StepLink(NamedTuple):
+    """A reference to a step: its section (number, title, link target) and its diagram node."""
+
+    number: Markdown
+    title: Markdown
+    href: Markdown
+    node: Mermaid
+
+
+#: Links to steps in the order shown, each with whether it is the first (the template
+#: writes the separators between links).
+Links = tuple[tuple[bool, StepLink], ...]
+
+
+class StepView(NamedTuple):
     """One step as the runbook shows it."""
 
-    number: int
-    anchor: str
-    id: str
-    title: str
+    number: Markdown
+    href: Markdown
+    anchor: Markdown
+    id: Markdown
+    title: Markdown
+    title_cell: Markdown
     manual: bool
-    site: str
-    site_title: str | None
-    host: str | None
+    site: Markdown
+    site_cell: Markdown
+    site_title: Markdown | None
+    host: Markdown | None
+    host_cell: Markdown | None
     #: user@address (or the address alone) for ssh; None when the step runs locally.
-    target: str | None
-    port: int | None
+    target: Markdown | None
+    port: Markdown | None
     run: str | None
     verify: str | None
     instructions: str | None
     description: str | None
     rollback: str | None
-    owner: str | None
-    estimate: str | None
-    timeout: str | None
-    verify_timeout: str | None
-    requires: tuple[StepLink, ...]
-    after: tuple[StepLink, ...]
+    owner: Markdown | None
+    estimate: Markdown | None
+    estimate_cell: Markdown
+    timeout: Markdown | None
+    verify_timeout: Markdown | None
+    requires: Links
+    after: Links
+    #: The diagram's arrows into this step: where each comes from and whether it is `requires`.
+    waits: tuple[tuple[StepLink, bool], ...]
     critical: bool
-    line: int
+    line: Markdown
+    node: Mermaid
+    label: Mermaid
 
 
 @dataclass(frozen=True, slots=True)
 class HostRow:
     """A row of the sites-and-hosts table (a site without hosts has one row, host None)."""
 
-    site: str
-    site_title: str | None
-    role: str
-    host: str | None
-    target: str | None
-    port: int | None
+    site: Markdown
+    site_title: Markdown | None
+    role: Markdown
+    host: Markdown | None
+    target: Markdown
+    port: Markdown | None
 
 
 @dataclass(frozen=True, slots=True)
-class DiagramNode:
-    """A step in the dependency diagram."""
+class ContactRow:
+    """A row of the contacts table."""
 
-    id: str
-    label: str
+    role: Markdown
+    name: Markdown
+    phone: Markdown
+    email: Markdown
 
 
 @dataclass(frozen=True, slots=True)
 class DiagramSite:
     """A site's box in the dependency diagram, with the steps that belong to it."""
 
-    id: str
-    label: str
-    nodes: tuple[DiagramNode, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DiagramEdge:
-    """An arrow in the dependency diagram: `requires` is solid, `after` is dotted."""
-
-    source: str
-    target: str
-    hard: bool
+    node: Mermaid
+    label: Mermaid
+    nodes: tuple[StepView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,43 +128,44 @@ class Timing:
     """The estimated duration of the plan set against the RTO."""
 
     #: Longest chain of estimates along dependencies (None when no step has an estimate).
-    critical_path: str | None
-    critical_steps: tuple[StepLink, ...]
+    critical_path: Markdown | None
+    critical_steps: Links
     #: Every estimate added up: the script runs steps one after another.
-    sequential: str | None
-    rto: str | None
+    sequential: Markdown | None
+    rto: Markdown | None
     #: How far the critical path exceeds the RTO (None when it fits or either is unknown).
-    critical_over_rto: str | None
-    sequential_over_rto: str | None
-    unestimated: int
+    critical_over_rto: Markdown | None
+    sequential_over_rto: Markdown | None
+    #: How many steps have no estimate (None for none).
+    unestimated: Markdown | None
 
 
 @dataclass(frozen=True, slots=True)
 class RunbookView:
     """Everything the runbook template shows, in presentation-ready values."""
 
-    name: str
-    title: str
+    name: Markdown
+    title: Markdown
     description: str | None
-    owner: str | None
-    fingerprint: str
-    source: str
-    compiler_version: str
-    rpo: str | None
+    owner: Markdown | None
+    fingerprint: Markdown
+    source: Markdown
+    compiler_version: Markdown
+    rpo: Markdown | None
     timing: Timing
     prerequisites: tuple[str, ...]
     abort: str | None
-    contacts: tuple[Contact, ...]
+    contacts: tuple[ContactRow, ...]
     hosts: tuple[HostRow, ...]
-    script: str
-    run_command: str
-    dry_run_command: str
-    journal: str
-    log: str
+    script: Markdown
+    run_command: Markdown
+    dry_run_command: Markdown
+    journal: Markdown
+    log: Markdown
     steps: tuple[StepView, ...]
-    manual_steps: int
+    step_count: Markdown
+    manual_steps: Markdown
     diagram_sites: tuple[DiagramSite, ...]
-    diagram_edges: tuple[DiagramEdge, ...]
 
 
 def render_markdown(plan: Plan) -> str:
@@ -155,33 +181,36 @@ def markdown_pieces(plan: Plan) -> Iterator[str]:
 def runbook_view(plan: Plan) -> RunbookView:
     """The presentation-ready view of `plan` that the template lays out."""
     info = plan.info
+    name = info.name
     links = {s.number: _link(s) for s in plan.steps}
     critical = set(plan.critical_path)
-    steps = tuple(_step_view(s, links, s.number in critical) for s in plan.steps)
-    node_ids = _node_ids(plan)
+    places = _places(plan)
+    durations = _durations(plan)
+    steps = tuple([_step_view(s, links, places, durations, s.number in critical) for s in plan.steps])
+    source = md_inline(plan.source)
     return RunbookView(
-        name=info.name,
-        title=info.title,
+        name=md_code_span(name),
+        title=md_inline(info.title),
         description=info.description,
-        owner=info.owner,
-        fingerprint=plan.fingerprint,
-        source=plan.source,
-        compiler_version=plan.compiler_version,
+        owner=_inline(info.owner),
+        fingerprint=md_code_span(plan.fingerprint),
+        source=source,
+        compiler_version=md_inline(plan.compiler_version),
         rpo=_duration(info.rpo),
         timing=_timing(plan, links),
         prerequisites=info.prerequisites,
         abort=info.abort,
-        contacts=info.contacts,
+        contacts=tuple(_contact_row(c) for c in info.contacts),
         hosts=_host_rows(plan),
-        script=f"{info.name}.sh",
-        run_command=f"./{info.name}.sh",
-        dry_run_command=f"./{info.name}.sh --dry-run",
-        journal=f"{info.name}.journal",
-        log=f"{info.name}.log",
+        script=md_code_span(f"{name}.sh"),
+        run_command=md_code_span(f"./{name}.sh"),
+        dry_run_command=md_code_span(f"./{name}.sh --dry-run"),
+        journal=md_code_span(f"{name}.journal"),
+        log=md_code_span(f"{name}.log"),
         steps=steps,
-        manual_steps=sum(1 for s in steps if s.manual),
-        diagram_sites=_diagram_sites(plan, node_ids),
-        diagram_edges=_diagram_edges(plan, node_ids),
+        step_count=md_inline(len(steps)),
+        manual_steps=md_inline(sum(1 for s in plan.steps if s.resource.manual)),
+        diagram_sites=_diagram_sites(plan, steps),
     )
 
 
@@ -199,37 +228,103 @@ def ssh_target(host: Host) -> str:
 
 
 def _link(step: Step) -> StepLink:
-    return StepLink(number=step.number, title=step.resource.title, anchor=anchor(step.number))
+    return StepLink(
+        number=md_inline(step.number),
+        title=md_inline(step.resource.title),
+        href=md_href(anchor(step.number)),
+        node=mermaid_id(f"s{step.number}"),
+    )
 
 
-def _step_view(step: Step, links: dict[int, StepLink], critical: bool) -> StepView:
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a step runs (a site, and a host or none), escaped once for all its steps."""
+
+    site: Markdown
+    site_cell: Markdown
+    site_title: Markdown | None
+    host: Markdown | None = None
+    host_cell: Markdown | None = None
+    target: Markdown | None = None
+    port: Markdown | None = None
+
+
+def _places(plan: Plan) -> dict[tuple[str, str | None], _Place]:
+    """Every site (host None) and every host, by (site name, host name)."""
+    places: dict[tuple[str, str | None], _Place] = {}
+    for site in plan.sites:
+        local = _Place(md_inline(site.name), md_cell(site.name), _inline(site.title))
+        places[site.name, None] = local
+        for host in site.hosts:
+            places[site.name, host.name] = _Place(
+                local.site, local.site_cell, local.site_title,
+                host=md_inline(host.name),
+                host_cell=md_cell(host.name),
+                target=md_code_span(ssh_target(host)),
+                port=md_inline(host.port) if host.port else None,
+            )
+    return places
+
+
+def _step_view(
+    step: Step,
+    links: dict[int, StepLink],
+    places: dict[tuple[str, str | None], _Place],
+    durations: dict[int | None, Markdown],
+    critical: bool,
+) -> StepView:
     r = step.resource
+    link = links[step.number]
+    place = places[step.site.name, step.host.name if step.host else None]
+    requires = step.requires
+    estimate = durations.get(r.estimate)
     return StepView(
-        number=step.number,
-        anchor=links[step.number].anchor,
-        id=step.id,
-        title=r.title,
-        manual=r.manual,
-        site=step.site.name,
-        site_title=step.site.title,
-        host=step.host.name if step.host else None,
-        target=ssh_target(step.host) if step.host else None,
-        port=step.host.port if step.host else None,
+        number=link.number,
+        href=link.href,
+        anchor=md_anchor(anchor(step.number)),
+        id=md_code_span(r.id),
+        title=link.title,
+        title_cell=_cell(r.title, link.title),
+        manual=r.run is None,
+        site=place.site,
+        site_cell=place.site_cell,
+        site_title=place.site_title,
+        host=place.host,
+        host_cell=place.host_cell,
+        target=place.target,
+        port=place.port,
         run=r.run,
         verify=r.verify,
         instructions=r.instructions,
         description=r.description,
         rollback=r.rollback,
-        owner=r.owner,
-        estimate=_duration(r.estimate),
-        timeout=_duration(r.timeout),
-        verify_timeout=_duration(r.verify_timeout),
-        requires=tuple([links[n] for n in step.requires]),
+        owner=_inline(r.owner),
+        estimate=estimate,
+        estimate_cell=estimate if estimate is not None else md_cell(None),
+        timeout=durations.get(r.timeout),
+        verify_timeout=durations.get(r.verify_timeout),
+        requires=_links(requires, links),
         # A step named in both lists is a hard dependency; list it once, as such.
-        after=tuple([links[n] for n in step.after if n not in step.requires]),
+        after=_links([n for n in step.after if n not in requires], links),
+        waits=tuple([(links[n], n in requires) for n in step.waits_for]),
         critical=critical,
-        line=r.line,
+        line=md_inline(r.line),
+        node=link.node,
+        label=mermaid_label(f"{step.number}. {r.title}"),
     )
+
+
+def _durations(plan: Plan) -> dict[int | None, Markdown]:
+    """Every duration of a step, shown (a plan has few distinct ones); `.get(None)` is None."""
+    seconds: set[int | None] = set()
+    for step in plan.steps:
+        r = step.resource
+        seconds.update((r.estimate, r.timeout, r.verify_timeout))
+    return {s: md_inline(format_duration(s)) for s in seconds if s is not None}
+
+
+def _links(numbers: Sequence[int], links: dict[int, StepLink]) -> Links:
+    return tuple([(i == 0, links[n]) for i, n in enumerate(numbers)])
 
 
 def _timing(plan: Plan, links: dict[int, StepLink]) -> Timing:
@@ -237,67 +332,68 @@ def _timing(plan: Plan, links: dict[int, StepLink]) -> Timing:
     rto = plan.info.rto
     critical = plan.critical_path_seconds if estimates else None
     sequential = sum(estimates) if estimates else None
+    unestimated = len(plan.steps) - len(estimates)
     return Timing(
         critical_path=_duration(critical),
-        critical_steps=tuple(links[n] for n in plan.critical_path) if estimates else (),
+        critical_steps=_links(plan.critical_path, links) if estimates else (),
         sequential=_duration(sequential),
         rto=_duration(rto),
         critical_over_rto=_overrun(critical, rto),
         sequential_over_rto=_overrun(sequential, rto),
-        unestimated=len(plan.steps) - len(estimates),
+        unestimated=md_inline(unestimated) if unestimated else None,
     )
 
 
-def _overrun(seconds: int | None, rto: int | None) -> str | None:
+def _overrun(seconds: int | None, rto: int | None) -> Markdown | None:
     if seconds is None or rto is None or seconds <= rto:
         return None
-    return format_duration(seconds - rto)
+    return md_inline(format_duration(seconds - rto))
+
+
+def _contact_row(contact: Contact) -> ContactRow:
+    return ContactRow(md_cell(contact.role), md_cell(contact.name), md_cell(contact.phone), md_cell(contact.email))
 
 
 def _host_rows(plan: Plan) -> tuple[HostRow, ...]:
     rows: list[HostRow] = []
     for site in plan.sites:
-        role = _ROLES.get(site.role, site.role)
+        name, title, role = md_cell(site.name), _cell_or_none(site.title), md_cell(_ROLES.get(site.role, site.role))
         if not site.hosts:
-            rows.append(HostRow(site.name, site.title, role, None, None, None))
+            rows.append(HostRow(name, title, role, None, md_cell(None), None))
         for host in site.hosts:
-            rows.append(HostRow(site.name, site.title, role, host.name, ssh_target(host), host.port))
+            rows.append(HostRow(
+                name, title, role, md_cell(host.name), md_cell(ssh_target(host)),
+                md_cell(host.port) if host.port else None,
+            ))
     return tuple(rows)
 
 
-def _diagram_sites(plan: Plan, node_ids: list[str]) -> tuple[DiagramSite, ...]:
-    by_site: dict[str, list[DiagramNode]] = {site.name: [] for site in plan.sites}
-    for s in plan.steps:
-        by_site[s.site.name].append(DiagramNode(id=node_ids[s.number], label=f"{s.number}. {s.resource.title}"))
+def _diagram_sites(plan: Plan, steps: tuple[StepView, ...]) -> tuple[DiagramSite, ...]:
+    by_site: dict[str, list[StepView]] = {site.name: [] for site in plan.sites}
+    for step, view in zip(plan.steps, steps):
+        by_site[step.site.name].append(view)
     boxes = []
     for index, site in enumerate(plan.sites, start=1):
         nodes = tuple(by_site[site.name])
         if nodes:
             label = f"{site.name}: {site.title}" if site.title else site.name
-            boxes.append(DiagramSite(id=f"site{index}", label=label, nodes=nodes))
+            boxes.append(DiagramSite(node=mermaid_id(f"site{index}"), label=mermaid_label(label), nodes=nodes))
     return tuple(boxes)
 
 
-def _diagram_edges(plan: Plan, node_ids: list[str]) -> tuple[DiagramEdge, ...]:
-    edges = []
-    for step in plan.steps:
-        for number in step.waits_for:
-            edges.append(DiagramEdge(
-                source=node_ids[number],
-                target=node_ids[step.number],
-                hard=number in step.requires,
-            ))
-    return tuple(edges)
+def _inline(text: str | None) -> Markdown | None:
+    """md_inline of a value the template shows only when it is there (None when empty)."""
+    return md_inline(text) if text else None
 
 
-def _node_ids(plan: Plan) -> list[str]:
-    """The diagram id of every step, by number (one string each, shared by all its edges)."""
-    return ["", *(_node_id(s.number) for s in plan.steps)]
+def _cell_or_none(text: str | None) -> Markdown | None:
+    return md_cell(text) if text else None
 
 
-def _node_id(number: int) -> str:
-    return f"s{number}"
+def _cell(text: str, inline: Markdown) -> Markdown:
+    """md_cell(text), given inline = md_inline(text)."""
+    return inline if text.strip() else md_cell(text)
 
 
-def _duration(seconds: int | None) -> str | None:
-    return format_duration(seconds) if seconds is not None else None
+def _duration(seconds: int | None) -> Markdown | None:
+    return md_inline(format_duration(seconds)) if seconds is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from compiler import markdown
+from compiler import render_markdown as render_markdown_module
 from compiler.escape import terminal_safe
 from compiler.pipeline import compile_file
 from compiler.plan import Plan
@@ -569,7 +571,7 @@ def test_a_dependency_listed_as_both_requires_and_after_shows_once_as_requires(t
         tmp_path,
     )
     step = runbook_view(plan).steps[1]
-    assert [r.number for r in step.requires] == [1] and step.after == ()
+    assert [(first, link.number) for first, link in step.requires] == [(True, "1")] and step.after == ()
 
 
 def test_render_markdown_does_no_io(tmp_path: Path, monkeypatch):
@@ -585,23 +587,61 @@ def test_render_markdown_does_no_io(tmp_path: Path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# The template: every value goes through a Markdown filter
+# The template: every value is escaped for the place it lands
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _LAST_FILTER = re.compile(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\([^()]*\))?\s*$")
+_FIELD = re.compile(r"^[a-z_]+(?:\.[a-z_]+)*\.([a-z_]+)$")
 
 
-def test_every_template_expression_ends_in_a_markdown_filter():
+def _field_kinds() -> dict[str, set[str]]:
+    """Every field name of the view's records, with what it holds: markdown, mermaid or raw text."""
+    escaped = {
+        markdown.Markdown: "markdown", markdown.Markdown | None: "markdown",
+        markdown.Mermaid: "mermaid", markdown.Mermaid | None: "mermaid",
+    }
+    kinds: dict[str, set[str]] = {}
+    for record in vars(render_markdown_module).values():
+        if isinstance(record, type) and record.__module__ == render_markdown_module.__name__:
+            for name, hint in typing.get_type_hints(record).items():
+                kinds.setdefault(name, set()).add(escaped.get(hint, "raw"))
+    return kinds
+
+
+def test_every_template_value_is_escaped_for_where_it_lands():
+    """A value is a field the view escaped (typed Markdown; Mermaid in the diagram), or a raw
+    field passed through the filter for its place; never raw text, never escaped twice."""
     template = (package_dir("templates") / "runbook.md.j2").read_text("utf-8")
     body = re.sub(r"\{#.*?#\}", "", template, flags=re.S)  # comments may mention {{ }}
-    expressions = _EXPRESSION.findall(body)
+    diagram = range(body.index("```mermaid\n"), body.index("```\n", body.index("```mermaid\n") + 3))
+    kinds = _field_kinds()
+    assert not {name for name, kind in kinds.items() if len(kind) > 1}, "a field name must say what it holds"
+    expressions = list(_EXPRESSION.finditer(body))
     assert len(expressions) > 50
-    bare = []
-    for expression in expressions:
-        match = _LAST_FILTER.search(expression)
-        if not match or match.group(1) not in markdown.FILTERS:
-            bare.append(expression.strip())
-    assert bare == [], f"template values without a Markdown filter: {bare}"
+    wrong = []
+    for match in expressions:
+        expression = match.group(1).strip()
+        place = "mermaid" if match.start() in diagram else "markdown"
+        filtered = _LAST_FILTER.search(expression)
+        if filtered:
+            operand = expression[:filtered.start()].strip().rsplit(".", 1)[-1]
+            ok = (
+                filtered.group(1) in markdown.FILTERS
+                and filtered.group(1).startswith("mermaid_" if place == "mermaid" else "md_")
+                and kinds.get(operand, {"raw"}) == {"raw"}
+            )
+        else:
+            field = _FIELD.match(expression)
+            ok = field is not None and kinds.get(field.group(1)) == {place}
+        if not ok:
+            wrong.append(expression)
+    assert wrong == [], f"template values not escaped for their place (or escaped twice): {wrong}"
+
+
+def test_the_view_escapes_only_with_the_markdown_functions():
+    """Escaped values come out of compiler/markdown.py; the view never declares text escaped."""
+    source = Path(render_markdown_module.__file__).read_text("utf-8")
+    assert not re.search(r"\b(?:Markdown|Mermaid)\(", source)
 
 
 def test_the_filters_are_registered_in_the_one_environment():
