@@ -31,15 +31,12 @@ class Step:
     host: Host | None
     requires: tuple[int, ...]
     after: tuple[int, ...]
+    #: Numbers of every step this one waits for (requires and after), ascending.
+    waits_for: tuple[int, ...]
 
     @property
     def id(self) -> str:
         return self.resource.id
-
-    @property
-    def waits_for(self) -> tuple[int, ...]:
-        """Numbers of every step this one waits for (requires and after), ascending."""
-        return tuple(sorted(set(self.requires) | set(self.after)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +94,7 @@ def make_plan(definition: Definition) -> Plan:
             host=hosts[(resource.site, resource.host)] if resource.host else None,
             requires=tuple(sorted([number[index[d]] for d in resource.requires])),
             after=tuple(sorted([number[index[d]] for d in resource.after])),
+            waits_for=tuple(sorted([number[d] for d in waits_for])),
         ))
     path, seconds = _critical_path(steps)
     return Plan(
@@ -111,20 +109,25 @@ def make_plan(definition: Definition) -> Plan:
 
 
 def _critical_path(steps: list[Step]) -> tuple[tuple[int, ...], int]:
-    """The longest chain of estimates along dependencies (steps without one count 0)."""
-    finish: dict[int, int] = {}
-    previous: dict[int, int | None] = {}
-    for step in steps:  # plan order: everything waited for is already computed
-        before = max(step.waits_for, key=lambda n: (finish[n], -n), default=None)
-        start = finish[before] if before is not None else 0
-        finish[step.number] = start + (step.resource.estimate or 0)
-        previous[step.number] = before
-    if not finish:
+    """The longest chain of estimates along dependencies (steps without one count 0).
+
+    Of chains that end equally late, the one through the lowest step numbers.
+    """
+    if not steps:
         return (), 0
-    end: int | None = max(finish, key=lambda n: (finish[n], -n))
-    total = finish[end] if end is not None else 0
+    finish = [0] * (len(steps) + 1)  # by step number (numbers are 1..N)
+    previous = [0] * (len(steps) + 1)  # the step before on the longest chain; 0 for none
+    for step in steps:  # plan order: everything waited for is already computed
+        waits = step.waits_for
+        start = 0
+        if waits:
+            start = max([finish[n] for n in waits])
+            previous[step.number] = next(n for n in waits if finish[n] == start)  # ascending: the lowest
+        finish[step.number] = start + (step.resource.estimate or 0)
+    total = max(finish)
+    end = finish.index(total, 1)
     chain = []
-    while end is not None:
+    while end:
         chain.append(end)
         end = previous[end]
     return tuple(reversed(chain)), total
@@ -186,4 +189,5 @@ _FINGERPRINT_BATCH = 1000
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # check_circular=False: the canonical form is a tree of fresh values (and it is faster).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False)
