@@ -241,7 +241,7 @@ def _scalar(text: str) -> str:
 def generate_script_plan(count: int, timeout: str = "") -> str:
     """`count` steps whose command is `true`, each requiring the one before (for the runtime).
 
-    With `timeout` (such as "1h"), every step has that time limit, so runs under `timeout`.
+    With `timeout` (such as "1h"), every step has that time limit, which the script enforces.
     """
     out = [
         "version: 1\n",
@@ -434,7 +434,7 @@ class ScriptResult:
 
     @property
     def timed_overhead_ms(self) -> float:
-        """Per step, for steps with a time limit (run under `timeout`), against `true`."""
+        """Per step, for steps with a time limit, against `true`."""
         return self.per_step_ms(self.timed) - self.per_step_ms(self.bare)
 
     @property
@@ -641,8 +641,8 @@ def report(sizes: list[SizeResult], script: ScriptResult | None, runs_note: str)
             f"| **overhead** with a `timeout` | | {script.timed_overhead_ms:.2f} ms |",
             f"| overhead against `bash -c true` | | {script.overhead_over_fork_ms:.2f} ms |",
             "",
-            "A step runs in a process group of its own; a step with a time limit also runs under",
-            "`timeout` (coreutils), one program and one process more.",
+            "Each step runs in a process group of its own, started by one launcher process; the",
+            "script itself enforces a step's time limit (no `timeout` program per step).",
         ]
         if script.dry_run:
             lines += [

@@ -473,3 +473,79 @@ def test_a_failing_line_in_a_multi_line_command_fails_the_step(tmp_path):
     assert result.returncode == 1
     assert "The command failed with exit status 1." in result.stdout
     assert not (tmp_path / "last.out").exists()
+
+
+def test_a_step_that_ignores_term_at_its_timeout_is_killed_after_the_grace_time(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: stubborn
+      title: Ignores TERM and overruns
+      site: a
+      run: trap '' TERM; echo $$ > stubborn.pid; sleep 60
+      timeout: 1s
+    """))
+    started = time.monotonic()
+    result = run_without_terminal(built, "--yes")
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert "The command killed after timing out (it ignored TERM)." in result.stdout
+    assert built.ends() == [("stubborn", "failed")]
+    (end,) = [f for f in built.journal_lines() if f[0] == "END"]
+    assert end[6] == "137"
+    log = built.log.read_text()
+    assert "TIMEOUT step 1: sent TERM to process group" in log
+    assert "TIMEOUT step 1: sent KILL to process group" in log
+    assert 1 + 9 <= took < 1 + 10 + 10, "TERM at the limit, KILL ten seconds later"
+    assert wait_gone(int((tmp_path / "stubborn.pid").read_text()), timeout=5)
+
+
+def test_a_check_that_hangs_is_stopped_when_its_time_is_up(tmp_path):
+    built = build(tmp_path, local_plan("""
+    - id: hanging-check
+      title: Its check never answers
+      site: a
+      run: "true"
+      verify: sleep 60
+      verify_timeout: 2s
+    """))
+    started = time.monotonic()
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert time.monotonic() - started < 10, "the check's try is limited by the time left"
+    assert "The check timed out; giving up after 1 try." in result.stdout
+    assert built.ends() == [("hanging-check", "failed")]
+
+
+def test_losing_the_step_launcher_stops_the_run_and_says_what_may_still_run(tmp_path):
+    # The launcher is the step's parent (the step's shell replaced the launcher's fork).
+    built = build(tmp_path, local_plan("""
+    - id: orphan
+      title: Outlives its launcher
+      site: a
+      run: echo $PPID > launcher.pid; sleep 30
+    - id: later
+      title: Never reached
+      site: a
+      run: touch later.out
+    """))
+    script = subprocess.Popen(
+        [str(built.script), "--yes"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        wait_for(tmp_path / "launcher.pid")
+        time.sleep(0.2)  # the pid is written in full
+        (start,) = [f for f in built.journal_lines() if f[0] == "START"]
+        os.kill(int((tmp_path / "launcher.pid").read_text()), signal.SIGKILL)
+        assert script.wait(timeout=20) == 1
+        # The step is still running (and holding the output pipe): the message said so.
+        os.killpg(int(start[6]), 0)
+        os.killpg(int(start[6]), signal.SIGKILL)
+        assert wait_gone(int(start[6]), group=True)
+        _, err = script.communicate(timeout=20)
+    finally:
+        script.kill()
+    assert f"step 1 may still be running (process group {start[6]}); stopping" in err
+    assert ("orphan", "done") not in built.ends()
+    assert not (tmp_path / "later.out").exists()
+    result = run_without_terminal(built, "--list")
+    assert re.search(r"1\s+interrupted", result.stdout), result.stdout

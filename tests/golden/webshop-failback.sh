@@ -524,7 +524,10 @@ RUN_START_US=0
 REMAINING_ESTIMATE=0
 CURRENT_STEP=0
 STEP_PID=''
-STEP_TIMED=0          # 1 while the running step is under `timeout`
+LAUNCH_FD=''
+REPLY_FD=''
+LAUNCHER_PID=''
+REPLY_PARTIAL=''
 PUMP_FD=''
 ACK_FD=''
 GO_FD=''
@@ -1050,50 +1053,124 @@ kill "$w" 2>/dev/null
 [ "$rc" -eq 255 ] && rc=254
 exit "$rc"'
 
-# execute N KIND LIMIT: run STEP_RUN or STEP_VERIFY (KIND run|verify) of step N, locally or
-# over ssh, in its own process group, under `timeout` if LIMIT (seconds) is not 0; sets RC.
-execute() {
-  local n=$1 kind=$2 limit=$3 code b64 ssh_program
+# The step launcher: one process for the whole run starts every step's command and waits
+# for it. A step asks it through LAUNCH_FD ("N KIND GATE"); it answers on REPLY_FD
+# "started PID" (the step's process group) and then "ended STATUS". Forking the main shell
+# for each step cost about a millisecond (copy-on-write faults over everything it touched
+# since the last fork); the launcher touches almost nothing between forks. It holds the
+# plan data (it is forked after it is loaded) and none of the lock, journal or log.
+launcher() {
+  trap '' INT HUP TERM
+  [[ -n $LOCK_FD ]] && exec {LOCK_FD}>&-
+  [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
+  [[ -n $LOG_FD ]] && exec {LOG_FD}>&-
+  [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
+  [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
+  LOCK_FD='' JOURNAL_FD='' LOG_FD='' ACK_FD='' SLEEP_FD=''
+  local n kind gate code b64 ssh_program pid status
   local -a command
-  if [[ $kind == run ]]; then code=${STEP_RUN[n]}; b64=${STEP_RUN_B64[n]:-}; else code=${STEP_VERIFY[n]}; b64=${STEP_VERIFY_B64[n]:-}; fi
-  if [[ -n ${STEP_HOST[n]:-} ]]; then
-    ssh_program=${RUNBOOK_SSH:-ssh}
-    command=("$ssh_program" -T -o BatchMode=yes -o "ConnectTimeout=$SSH_CONNECT_TIMEOUT"
-      -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
-    [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
-    command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
-  else
-    command=(bash -eo pipefail -c "$code")
+  while IFS=' ' read -r n kind gate; do
+    if [[ $kind == run ]]; then code=${STEP_RUN[n]}; b64=${STEP_RUN_B64[n]:-}; else code=${STEP_VERIFY[n]}; b64=${STEP_VERIFY_B64[n]:-}; fi
+    if [[ -n ${STEP_HOST[n]:-} ]]; then
+      ssh_program=${RUNBOOK_SSH:-ssh}
+      command=("$ssh_program" -T -o BatchMode=yes -o "ConnectTimeout=$SSH_CONNECT_TIMEOUT"
+        -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
+      [[ -n ${STEP_PORT[n]:-} ]] && command+=(-p "${STEP_PORT[n]}")
+      command+=(-- "${STEP_TARGET[n]}" "bash -c '$REMOTE_WRAPPER' runbook-step $b64")
+    else
+      command=(bash -eo pipefail -c "$code")
+    fi
+    # The step gets no terminal input (a question it asks fails fast instead of hanging
+    # or eating the operator's keys), none of our file descriptors (a daemon it starts
+    # must not hold our pipes), and the signals' usual effects back. Job control
+    # (`set -m`), on only while it starts, gives it a process group of its own, which a
+    # timeout or Ctrl-C stops as a whole. A step's command waits for "go" until its
+    # START, naming that group, is in the journal: it never runs unrecorded.
+    set -m
+    (
+      trap - INT HUP TERM PIPE XFSZ
+      if ((gate)); then IFS= read -r -t 30 -u "$GO_FD" _ || exit 125; fi
+      close_private_fds
+      exec "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
+    ) &
+    pid=$!
+    set +m
+    printf 'started %s\n' "$pid" 1>&"$REPLY_FD"
+    status=0
+    wait "$pid" || status=$?
+    printf 'ended %s\n' "$status" 1>&"$REPLY_FD"
+  done
+}
+
+start_launcher() {
+  # shellcheck disable=SC2312  # nothing to check: the substitution only has to exist
+  exec {REPLY_FD}<> <(:)
+  # shellcheck disable=SC2312  # the launcher's own status does not matter
+  exec {LAUNCH_FD}> >(launcher)
+  LAUNCHER_PID=$!
+}
+
+# launcher_reply WORD VAR SECONDS: read the launcher's next answer ("WORD VALUE") into VAR,
+# waiting at most SECONDS. Fails on a timeout; stops the run if the launcher is gone.
+# A slice that ends in the middle of a line keeps what it read (REPLY_PARTIAL).
+launcher_reply() {
+  local _chunk
+  if IFS= read -r -t "$3" -u "$REPLY_FD" _chunk; then
+    _chunk=$REPLY_PARTIAL$_chunk
+    REPLY_PARTIAL=''
+    [[ $_chunk == "$1 "* ]] || die "the step launcher answered '$_chunk' instead of '$1'; stopping" "$EXIT_FAILED"
+    printf -v "$2" '%s' "${_chunk#"$1 "}"
+    return 0
   fi
+  REPLY_PARTIAL+=$_chunk
+  kill -0 "$LAUNCHER_PID" 2>/dev/null && return 1
+  die "the step launcher (process $LAUNCHER_PID) is gone; step $CURRENT_STEP may still be running (process group ${STEP_PID:-unknown}); stopping" "$EXIT_FAILED"
+}
+
+# execute N KIND LIMIT: run STEP_RUN or STEP_VERIFY (KIND run|verify) of step N, locally or
+# over ssh, through the launcher, stopping it after LIMIT seconds (0: no limit) as
+# coreutils' `timeout -k KILL_GRACE` would: TERM to its process group, KILL if it is still
+# there KILL_GRACE seconds later; status 124 when it was stopped, 137 when it was killed.
+# Waits in slices of at most a second, so that a signal's trap runs at once. Sets RC.
+execute() {
+  local n=$1 kind=$2 limit=$3 gate=0 now deadline=0 left slice stopping=''
   [[ -n $PUMP_FD ]] || start_pump
+  [[ -n $LAUNCH_FD ]] || start_launcher
   printf '%sbegin %s\n' "$PUMP_TOKEN" "$n" 1>&"$PUMP_FD" 2>/dev/null || true
-  # The step gets no terminal input (a question it asks fails fast instead of hanging or
-  # eating the operator's keys) and none of our file descriptors (a daemon it starts must
-  # not hold the lock, the journal or the log). It runs in a process group of its own,
-  # which a timeout or Ctrl-C stops as a whole: job control (`set -m`), on only while it
-  # starts, gives it one; `timeout` runs only for a step with a limit (it costs a program
-  # and a process more, about a millisecond a step).
-  # A step's command waits for "go" until its START, naming its process group, is in
-  # the journal: it never runs unrecorded, and one line records both.
-  local gate=0
   if [[ $kind == run ]]; then gate=$START_PENDING START_PENDING=0; fi
-  ((limit > 0)) && command=(timeout -k "$KILL_GRACE" "$limit" "${command[@]}")
-  STEP_TIMED=$((limit > 0))
-  set -m
-  (
-    if ((gate)); then IFS= read -r -t 30 -u "$GO_FD" _ || exit 125; fi
-    close_private_fds
-    trap - PIPE XFSZ
-    exec "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
-  ) &
-  STEP_PID=$!
-  set +m
+  printf '%s %s %s\n' "$n" "$kind" "$gate" 1>&"$LAUNCH_FD" 2>/dev/null ||
+    die "the step launcher (process $LAUNCHER_PID) is gone; stopping before step $n" "$EXIT_FAILED"
+  while ! launcher_reply started STEP_PID 1; do :; done
   if ((gate)); then
     journal_write START "$n" "${STEP_ID[n]}" "$gate" "$STEP_PID"
     printf 'go\n' 1>&"$GO_FD"
   fi
-  RC=0
-  wait "$STEP_PID" || RC=$?
+  now_us now
+  ((limit > 0)) && deadline=$((now + limit * 1000000))
+  while true; do
+    slice=1
+    if ((deadline > 0)); then
+      left=$((deadline - now))
+      if ((left <= 0)); then
+        if [[ -z $stopping ]] && kill -TERM -- "-$STEP_PID" 2>/dev/null; then
+          stopping='term'
+          deadline=$((now + KILL_GRACE * 1000000))
+          log_line "TIMEOUT step $n: sent TERM to process group $STEP_PID after ${limit}s"
+        elif [[ $stopping == term ]] && kill -KILL -- "-$STEP_PID" 2>/dev/null; then
+          stopping='kill'
+          deadline=0
+          log_line "TIMEOUT step $n: sent KILL to process group $STEP_PID after ${KILL_GRACE}s more"
+        else
+          deadline=0  # it ended meanwhile: its status is on its way
+        fi
+        continue
+      fi
+      ((left < 1000000)) && printf -v slice '0.%06d' "$left"
+    fi
+    launcher_reply ended RC "$slice" && break
+    now_us now
+  done
+  case $stopping in term) RC=124 ;; kill) RC=137 ;; *) ;; esac
   STEP_PID=''
   pump_sync "$n"
 }
@@ -1105,6 +1182,7 @@ close_private_fds() {
   [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
   [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
   [[ -n $GO_FD ]] && exec {GO_FD}>&-
+  [[ -n $REPLY_FD ]] && exec {REPLY_FD}>&-
   return 0
 }
 
@@ -1466,15 +1544,12 @@ on_signal() {
   log_line "SIGNAL $name"
   if [[ -n $STEP_PID ]]; then
     printf '%s\n' "Stopping step $CURRENT_STEP (TERM now, KILL in ${KILL_GRACE}s; press Ctrl-C again to kill it now)..." >&2
-    # `timeout` passes TERM on to the whole group (and kills it after the grace time);
-    # without it, the group gets TERM directly.
-    if ((STEP_TIMED)); then kill -TERM "$STEP_PID" 2>/dev/null; else kill -TERM -- "-$STEP_PID" 2>/dev/null; fi
+    kill -TERM -- "-$STEP_PID" 2>/dev/null
     for ((i = 0; i < KILL_GRACE * 10 && !KILL_NOW; i++)); do
       kill -0 "$STEP_PID" 2>/dev/null || break
       pause 0.1
     done
     kill -KILL -- "-$STEP_PID" 2>/dev/null
-    wait "$STEP_PID" 2>/dev/null
     STEP_PID=''
     [[ -n $JOURNAL_FD ]] && journal_write END "$CURRENT_STEP" "${STEP_ID[CURRENT_STEP]}" interrupted "$status" 0
     STATUS[CURRENT_STEP]=interrupted
@@ -1489,9 +1564,7 @@ main() {
   setup_colors
   OPERATOR=$(id -un 2>/dev/null || printf '%s' "${USER:-unknown}")
   [[ -n ${SUDO_USER:-} ]] && OPERATOR+=" (sudo from $SUDO_USER)"
-  local missing='' tool
-  for tool in timeout flock; do command -v "$tool" >/dev/null 2>&1 || missing+=" $tool"; done
-  [[ -z $missing ]] || die "missing programs:$missing (coreutils and util-linux provide them)" "$EXIT_USAGE"
+  command -v flock >/dev/null 2>&1 || die "missing program: flock (util-linux provides it)" "$EXIT_USAGE"
 
   if ((OPT_LIST)); then
     ((OPT_RESET)) && usage_error "--list and --reset cannot be combined"
