@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.model import Host, Resource, Site
+from compiler.plan import Step, canonical, fingerprint
 from tests.conftest import plan_of
 
 
@@ -112,3 +120,31 @@ def test_the_fingerprint_is_the_sha256_of_the_canonical_json_in_one_piece(tmp_pa
         whole = json.dumps(canonical(plan.info.name, steps), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert fingerprint(plan.info.name, steps) == hashlib.sha256(whole.encode("utf-8")).hexdigest()
     assert plan.fingerprint == fingerprint(plan.info.name, plan.steps)
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab é"\\/\n\t\x00\x1b\x7f\x85\u2028\ud7ff\U0001f600')), max_size=6)
+_MAYBE_TEXT = st.none() | _TEXT
+_MAYBE_NUMBER = st.none() | st.integers(min_value=0, max_value=10**12)
+
+
+@st.composite
+def _steps(draw: st.DrawFn) -> list[Step]:
+    steps = []
+    for number in range(1, draw(st.integers(min_value=0, max_value=4)) + 1):
+        host = draw(st.none() | st.builds(Host, name=_TEXT, site=_TEXT, address=_TEXT, user=_MAYBE_TEXT, port=_MAYBE_NUMBER))
+        resource = Resource(
+            id=draw(_TEXT), title=draw(_TEXT), site=draw(_TEXT), line=1,
+            run=draw(_MAYBE_TEXT), verify=draw(_MAYBE_TEXT), instructions=draw(_MAYBE_TEXT),
+            timeout=draw(_MAYBE_NUMBER), verify_timeout=draw(_MAYBE_NUMBER),
+            requires=tuple(draw(st.lists(_TEXT, max_size=3))), after=tuple(draw(st.lists(_TEXT, max_size=3))),
+        )
+        steps.append(Step(number, 1, resource, Site(name=resource.site, role="primary"), host, (), (), ()))
+    return steps
+
+
+@settings(max_examples=500, deadline=None)
+@given(_steps())
+def test_each_step_is_hashed_as_the_json_of_its_canonical_entry(steps: list[Step]) -> None:
+    """fingerprint writes each step's JSON itself; it must be json.dumps' text of `canonical`, byte for byte."""
+    whole = json.dumps(canonical("p", steps), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert fingerprint("p", steps) == hashlib.sha256(whole.encode("utf-8")).hexdigest()
