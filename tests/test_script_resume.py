@@ -549,3 +549,19 @@ def test_losing_the_step_launcher_stops_the_run_and_says_what_may_still_run(tmp_
     assert not (tmp_path / "later.out").exists()
     result = run_without_terminal(built, "--list")
     assert re.search(r"1\s+interrupted", result.stdout), result.stdout
+
+
+def test_a_stopped_step_still_ends_at_its_timeout(tmp_path):
+    # A stopped process acts on TERM only once continued: the script sends CONT after it.
+    built = build(tmp_path, local_plan("""
+    - id: stopped
+      title: Stops itself
+      site: a
+      run: kill -STOP $$
+      timeout: 1s
+    """))
+    started = time.monotonic()
+    result = run_without_terminal(built, "--yes")
+    assert result.returncode == 1
+    assert "The command timed out." in result.stdout
+    assert time.monotonic() - started < 8, "TERM took effect without waiting for the KILL"

@@ -1158,6 +1158,7 @@ execute() {
       left=$((deadline - now))
       if ((left <= 0)); then
         if [[ -z $stopping ]] && kill -TERM -- "-$STEP_PID" 2>/dev/null; then
+          kill -CONT -- "-$STEP_PID" 2>/dev/null  # a stopped process acts on TERM only once continued
           stopping='term'
           deadline=$((now + KILL_GRACE * 1000000))
           log_line "TIMEOUT step $n: sent TERM to process group $STEP_PID after ${limit}s"
@@ -1550,6 +1551,7 @@ on_signal() {
   if [[ -n $STEP_PID ]]; then
     printf '%s\n' "Stopping step $CURRENT_STEP (TERM now, KILL in ${KILL_GRACE}s; press Ctrl-C again to kill it now)..." >&2
     kill -TERM -- "-$STEP_PID" 2>/dev/null
+    kill -CONT -- "-$STEP_PID" 2>/dev/null
     for ((i = 0; i < KILL_GRACE * 10 && !KILL_NOW; i++)); do
       kill -0 "$STEP_PID" 2>/dev/null || break
       pause 0.1
