@@ -847,14 +847,22 @@ start_pump() {
 
 }
 
-# pump_sync N: wait until the pump has shown and logged all output of step N so far.
+# pump_sync N: wait until the pump has shown and logged all output of step N so far (or
+# has been silent for 5 seconds). A wait that ends in the middle of a line keeps its part.
 pump_sync() {
-  local ack
+  local ack line='' status
   printf '%send %s\n' "$PUMP_TOKEN" "$1" 1>&"$PUMP_FD" 2>/dev/null || return 0
-  while IFS= read -r -t 5 -u "$ACK_FD" ack; do
-    [[ $ack == "end $1" ]] && return 0
+  while true; do
+    IFS= read -r -t 5 -u "$ACK_FD" ack
+    status=$?
+    line+=$ack
+    if ((status == 0)); then
+      [[ $line == "end $1" ]] && return 0
+      line=''
+    elif ((status <= 128)) || [[ -z $ack ]]; then
+      return 0
+    fi
   done
-  return 0
 }
 
 # The command run on a remote host: decode the step, run it in its own process group, and
