@@ -127,6 +127,8 @@ def md_code_span(value: str | int) -> Markdown:
     Not for table cells: GFM splits cells at a `|` even inside code.
     """
     text = _one_line(str(value))
+    if "`" not in text:
+        return Markdown(f"`{text}`")
     fence = "`" * (_longest_run(text, "`") + 1)
     if text.startswith("`") or text.endswith("`"):  # so the delimiters stay apart from the content
         text = f" {text} "
@@ -139,7 +141,7 @@ def md_fence(value: str, info: str = "") -> Markdown:
     The fence is longer than any run of backticks inside, so no line of the command
     can close it early.
     """
-    text = terminal_safe(value)
+    text = value if value.isprintable() else terminal_safe(value)  # isprintable: no control, no newline
     if text and not text.endswith("\n"):
         text += "\n"
     fence = "`" * max(3, _longest_run(text, "`") + 1)

@@ -303,9 +303,9 @@ def _step_view(
         estimate_cell=estimate if estimate is not None else md_cell(None),
         timeout=durations.get(r.timeout),
         verify_timeout=durations.get(r.verify_timeout),
-        requires=_links(requires, links),
+        requires=_links(requires, links) if requires else (),
         # A step named in both lists is a hard dependency; list it once, as such.
-        after=_links([n for n in step.after if n not in requires], links),
+        after=_links([n for n in step.after if n not in requires], links) if step.after else (),
         waits=tuple([(links[n], n in requires) for n in step.waits_for]),
         critical=critical,
         line=md_inline(r.line),

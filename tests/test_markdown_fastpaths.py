@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler import markdown
-from compiler.escape import terminal_safe
+from compiler.escape import CONTROL, terminal_safe
 
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _INLINE_SPECIAL = re.compile(r"[\\`*_\[\]<#|~$]")
@@ -104,3 +104,33 @@ def full_escape_inline_prose(text: str, honour_spans: bool) -> str:
 @given(texts, st.booleans())
 def test_the_prose_shortcut_changes_nothing(text: str, honour_spans: bool) -> None:
     assert markdown._escape_inline_prose(text, honour_spans) == full_escape_inline_prose(text, honour_spans)
+
+
+def full_md_fence(value: str, info: str = "") -> str:
+    text = terminal_safe(value)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    fence = "`" * max(3, full_longest_run(text, "`") + 1)
+    return f"{fence}{markdown._info(info)}\n{text}{fence}"
+
+
+def full_md_code_span(value: str) -> str:
+    text = full_one_line(value)
+    fence = "`" * (full_longest_run(text, "`") + 1)
+    if text.startswith("`") or text.endswith("`"):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(texts)
+def test_md_fence_and_md_code_span_shortcuts_change_nothing(text: str) -> None:
+    assert markdown.md_fence(text, "bash") == full_md_fence(text, "bash")
+    assert markdown.md_code_span(text) == full_md_code_span(text)
+
+
+def test_text_that_is_all_printable_has_nothing_for_terminal_safe_to_show():
+    """md_fence skips terminal_safe for text.isprintable(): no character it rewrites may count as printable."""
+    rewritten = [chr(code) for code in range(0x110000) if CONTROL.match(chr(code))]
+    assert len(rewritten) > 60
+    assert not [char for char in rewritten if char.isprintable()]
