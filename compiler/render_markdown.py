@@ -278,39 +278,41 @@ def _step_view(
     place = places[step.site.name, step.host.name if step.host else None]
     requires = step.requires
     estimate = durations.get(r.estimate)
+    # Positional: with 31 keywords, building the NamedTuple cost twice as much (they go
+    # through a dict). tests/test_render_markdown.py pins every field by name.
     return StepView(
-        number=link.number,
-        href=link.href,
-        anchor=md_anchor(anchor(step.number)),
-        id=md_code_span(r.id),
-        title=link.title,
-        title_cell=_cell(r.title, link.title),
-        manual=r.run is None,
-        site=place.site,
-        site_cell=place.site_cell,
-        site_title=place.site_title,
-        host=place.host,
-        host_cell=place.host_cell,
-        target=place.target,
-        port=place.port,
-        run=r.run,
-        verify=r.verify,
-        instructions=r.instructions,
-        description=r.description,
-        rollback=r.rollback,
-        owner=_inline(r.owner),
-        estimate=estimate,
-        estimate_cell=estimate if estimate is not None else md_cell(None),
-        timeout=durations.get(r.timeout),
-        verify_timeout=durations.get(r.verify_timeout),
-        requires=_links(requires, links) if requires else (),
+        link.number,  # number
+        link.href,  # href
+        md_anchor(anchor(step.number)),  # anchor
+        md_code_span(r.id),  # id
+        link.title,  # title
+        _cell(r.title, link.title),  # title_cell
+        r.run is None,  # manual
+        place.site,  # site
+        place.site_cell,  # site_cell
+        place.site_title,  # site_title
+        place.host,  # host
+        place.host_cell,  # host_cell
+        place.target,  # target
+        place.port,  # port
+        r.run,  # run
+        r.verify,  # verify
+        r.instructions,  # instructions
+        r.description,  # description
+        r.rollback,  # rollback
+        _inline(r.owner),  # owner
+        estimate,  # estimate
+        estimate if estimate is not None else md_cell(None),  # estimate_cell
+        durations.get(r.timeout),  # timeout
+        durations.get(r.verify_timeout),  # verify_timeout
+        _links(requires, links) if requires else (),  # requires
         # A step named in both lists is a hard dependency; list it once, as such.
-        after=_links([n for n in step.after if n not in requires], links) if step.after else (),
-        waits=tuple([(links[n], n in requires) for n in step.waits_for]),
-        critical=critical,
-        line=md_inline(r.line),
-        node=link.node,
-        label=mermaid_label(f"{step.number}. {r.title}"),
+        _links([n for n in step.after if n not in requires], links) if step.after else (),  # after
+        tuple([(links[n], n in requires) for n in step.waits_for]),  # waits
+        critical,  # critical
+        md_inline(r.line),  # line
+        link.node,  # node
+        mermaid_label(f"{step.number}. {r.title}"),  # label
     )
 
 

@@ -833,3 +833,58 @@ def test_ids_and_anchors_accept_only_what_the_renderer_makes():
             markdown.md_anchor(bad)
         with pytest.raises(ValueError):
             markdown.md_href(bad)
+
+
+def test_the_view_of_a_step_field_by_field(tmp_path: Path):
+    """Every field of StepView holds its own value (render_markdown builds it positionally)."""
+    plan = plan_of(
+        """\
+        version: 1
+        plan: {name: p, title: P}
+        sites:
+          a: {role: primary, title: Site A, hosts: {h1: {address: 10.0.0.1, user: u, port: 2222}}}
+        resources:
+          - {id: one, title: First, site: a, run: 'true'}
+          - {id: other, title: Other, site: a, run: 'true'}
+          - id: two
+            title: Second_step
+            site: a
+            host: h1
+            requires: [one]
+            after: [other]
+            run: echo run
+            verify: echo verify
+            instructions: Do this.
+            description: Why.
+            rollback: Undo.
+            owner: Team
+            estimate: 1m
+            timeout: 2m
+            verify_timeout: 3m
+        """,
+        tmp_path,
+    )
+    view = runbook_view(plan)
+    step = view.steps[2]
+    one, other = view.steps[0], view.steps[1]
+    assert step._asdict() == {
+        "number": "3", "href": "#step-3", "anchor": '<a id="step-3"></a>', "id": "`two`",
+        "title": "Second\\_step", "title_cell": "Second\\_step", "manual": False,
+        "site": "a", "site_cell": "a", "site_title": "Site A",
+        "host": "h1", "host_cell": "h1", "target": "`u@10.0.0.1`", "port": "2222",
+        "run": "echo run", "verify": "echo verify", "instructions": "Do this.", "description": "Why.",
+        "rollback": "Undo.", "owner": "Team",
+        "estimate": "1m", "estimate_cell": "1m", "timeout": "2m", "verify_timeout": "3m",
+        "requires": ((True, plan_link(one)),), "after": ((True, plan_link(other)),),
+        "waits": ((plan_link(one), True), (plan_link(other), False)),
+        "critical": True, "line": "8", "node": "s3", "label": '"3#46; Second#95;step"',
+    }
+    assert (one.requires, one.after, one.waits) == ((), (), ())
+    assert (one.host, one.target, one.port, one.owner, one.estimate, one.estimate_cell) == (None, None, None, None, None, "—")
+
+
+def plan_link(step: Any) -> Any:
+    """The StepLink of a step's view."""
+    from compiler.render_markdown import StepLink
+
+    return StepLink(step.number, step.title, step.href, step.node)
