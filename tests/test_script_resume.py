@@ -565,3 +565,39 @@ def test_a_stopped_step_still_ends_at_its_timeout(tmp_path):
     assert result.returncode == 1
     assert "The command timed out." in result.stdout
     assert time.monotonic() - started < 8, "TERM took effect without waiting for the KILL"
+
+
+def test_a_signal_while_the_launcher_starts_a_step_still_stops_that_step(tmp_path):
+    # The window between asking the launcher for a step and hearing its process group:
+    # held open here by stopping the launcher while the script waits at a prompt.
+    built = build(tmp_path, local_plan("""
+    - id: one
+      title: Names its launcher
+      site: a
+      run: echo $PPID > launcher.pid
+    - id: two
+      title: Must not run on unseen
+      site: a
+      run: touch two.ran
+    """))
+    child = spawn(built)
+    child.expect(PROMPT)
+    child.sendline("y")
+    child.expect("Step 2/2: two")
+    child.expect(PROMPT)
+    launcher = int((tmp_path / "launcher.pid").read_text())
+    os.kill(launcher, signal.SIGSTOP)
+    try:
+        child.sendline("y")
+        time.sleep(0.5)  # the script asked and now waits for the launcher's answer
+        child.kill(signal.SIGTERM)
+        time.sleep(0.3)
+    finally:
+        os.kill(launcher, signal.SIGCONT)
+    child.expect("TERM received.")
+    child.expect("Stopping step 2")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert built.ends() == [("one", "done"), ("two", "interrupted")]
+    time.sleep(0.5)
+    assert not (tmp_path / "two.ran").exists()

@@ -533,6 +533,7 @@ LAUNCH_FD=''
 REPLY_FD=''
 LAUNCHER_PID=''
 REPLY_PARTIAL=''
+LAUNCH_PENDING=0       # 1 between asking the launcher for a step and hearing its process group
 PUMP_FD=''
 ACK_FD=''
 GO_FD=''
@@ -1153,7 +1154,9 @@ execute() {
   if [[ $kind == run ]]; then gate=$START_PENDING START_PENDING=0; fi
   printf '%s %s %s\n' "$n" "$kind" "$gate" 1>&"$LAUNCH_FD" 2>/dev/null ||
     die "the step launcher (process $LAUNCHER_PID) is gone; stopping before step $n" "$EXIT_FAILED"
+  LAUNCH_PENDING=1
   while ! launcher_reply started STEP_PID 1; do :; done
+  LAUNCH_PENDING=0
   if ((gate)); then
     journal_write START "$n" "${STEP_ID[n]}" "$gate" "$STEP_PID"
     printf 'go\n' 1>&"$GO_FD"
@@ -1556,6 +1559,15 @@ on_signal() {
   local name=$1 status=$2 i
   printf '\n%s\n' "${YELLOW}$name received.${RESET}" >&2
   log_line "SIGNAL $name"
+  if [[ -z $STEP_PID ]] && ((LAUNCH_PENDING)); then
+    # Stopped between asking for a step and hearing its process group: hear it now, so
+    # that the step does not go on unseen. Only a whole answer counts: a number cut
+    # short would name some other process group.
+    local reply=''
+    IFS= read -r -t 2 -u "$REPLY_FD" reply
+    reply=$REPLY_PARTIAL$reply
+    [[ $reply =~ ^started\ ([0-9]+)$ ]] && STEP_PID=${BASH_REMATCH[1]}
+  fi
   if [[ -n $STEP_PID ]]; then
     printf '%s\n' "Stopping step $CURRENT_STEP (TERM now, KILL in ${KILL_GRACE}s; press Ctrl-C again to kill it now)..." >&2
     kill -TERM -- "-$STEP_PID" 2>/dev/null
