@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -165,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stopped(BaseException):
+    """TERM or HUP arrived (a cancelled CI job, a closed terminal): stop as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -174,8 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # counting. The cyclic collector would only walk the ever larger heap again and again:
     # two thirds of the time to load 10,000 resources (docs/benchmarks.md).
     gc.disable()
+    # TERM and HUP unwind like Ctrl-C, so that a build removes its temporary files
+    # instead of dying with them (only KILL can leave one behind).
+    handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return _run(args)
+    except _Stopped as stop:
+        print(f"runbook: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     except UserError as exc:
         _report(exc)
         return exc.exit_code
@@ -199,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         return EXIT_BUG
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if collecting:
             gc.enable()
 
