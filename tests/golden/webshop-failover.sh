@@ -895,6 +895,7 @@ launcher() {
   LOCK_FD='' JOURNAL_FD='' LOG_FD='' ACK_FD='' SLEEP_FD=''
   local n kind gate code b64 ssh_program pid status
   local -a command
+  printf 'ready %s\n' "$BASHPID" 1>&"$REPLY_FD"
   while IFS=' ' read -r n kind gate; do
     if [[ $kind == run ]]; then code=${STEP_RUN[n]}; b64=${STEP_RUN_B64[n]:-}; else code=${STEP_VERIFY[n]}; b64=${STEP_VERIFY_B64[n]:-}; fi
     if [[ -n ${STEP_HOST[n]:-} ]]; then
@@ -933,7 +934,12 @@ start_launcher() {
   exec {REPLY_FD}<> <(:)
   # shellcheck disable=SC2312  # the launcher's own status does not matter
   exec {LAUNCH_FD}> >(launcher)
-  LAUNCHER_PID=$!
+  # Its pid from itself, not from $!, which older bash versions leave unset for a
+  # process substitution.
+  local ready=''
+  IFS= read -r -t 10 -u "$REPLY_FD" ready
+  [[ $ready =~ ^ready\ ([0-9]+)$ ]] || die "the step launcher did not start; stopping" "$EXIT_FAILED"
+  LAUNCHER_PID=${BASH_REMATCH[1]}
 }
 
 # launcher_reply WORD VAR SECONDS: read the launcher's next answer ("WORD VALUE") into VAR,
