@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -601,3 +602,14 @@ def test_a_signal_while_the_launcher_starts_a_step_still_stops_that_step(tmp_pat
     assert built.ends() == [("one", "done"), ("two", "interrupted")]
     time.sleep(0.5)
     assert not (tmp_path / "two.ran").exists()
+
+
+def test_a_machine_without_flock_is_told_what_to_install(tmp_path):
+    built = build(tmp_path, FAST_STEPS)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash"))
+    result = run_without_terminal(built, "--yes", env={"PATH": str(bin_dir)})
+    assert result.returncode == 2
+    assert "missing program: flock (util-linux provides it)" in result.stderr
+    assert not (tmp_path / "ran").exists()
