@@ -613,3 +613,22 @@ def test_a_machine_without_flock_is_told_what_to_install(tmp_path):
     assert result.returncode == 2
     assert "missing program: flock (util-linux provides it)" in result.stderr
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_steps_run_with_the_operators_umask_while_the_journal_stays_private(tmp_path, umask):
+    built = build(tmp_path, local_plan("""
+    - id: writes
+      title: Writes a configuration file
+      site: a
+      run: umask > step.umask; echo setting > app.conf
+    """))
+    result = subprocess.run(
+        [str(built.script), "--yes"], cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60, start_new_session=True, preexec_fn=lambda: os.umask(umask),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert int((tmp_path / "step.umask").read_text(), 8) == umask
+    assert (tmp_path / "app.conf").stat().st_mode & 0o777 == 0o666 & ~umask
+    for private in (built.journal, built.log):
+        assert private.stat().st_mode & 0o777 == 0o600

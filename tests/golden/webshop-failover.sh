@@ -310,6 +310,10 @@ load_plan
 # off inside functions called from conditions, which is where such handling lives);
 # every write to the journal and the log is checked.
 set -o nounset -o pipefail
+# The journal, log and lock are private; the steps get the operator's own umask back (a
+# configuration file a step writes must not become readable by its owner alone).
+OPERATOR_UMASK=$(umask)
+readonly OPERATOR_UMASK
 umask 077
 # A file-size limit must fail a write (which is checked), not kill the script mid-line;
 # a vanished reader (the output pump, a closed terminal) must fail a write, not kill us.
@@ -918,6 +922,7 @@ launcher() {
       trap - INT HUP TERM PIPE XFSZ
       if ((gate)); then IFS= read -r -t 30 -u "$GO_FD" _ || exit 125; fi
       close_private_fds
+      umask "$OPERATOR_UMASK"
       exec "${command[@]}" </dev/null 1>&"$PUMP_FD" 2>&1 {PUMP_FD}>&-
     ) &
     pid=$!
