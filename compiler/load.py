@@ -11,6 +11,7 @@ text again and walks the nodes to the line and column of any value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -591,20 +592,44 @@ class _Builder:
                 if self._aliases
                 else _TOO_DEEP,
             ))
-        if built.size > MAX_EXPANSION_FACTOR * self._written_values + MAX_EXPANSION_SLACK:
+        values_limit = MAX_EXPANSION_FACTOR * self._written_values + MAX_EXPANSION_SLACK
+        chars_limit = MAX_EXPANSION_FACTOR * self._written_chars + MAX_EXPANSION_SLACK_CHARS
+        if built.size > values_limit:
+            node = self._blowup(root, lambda b: b.size > values_limit, lambda b: b.size)
             self.errors = [Diagnostic(
-                _where(root, self.file),
+                _where(node, self.file),
                 f"YAML aliases expand this document to {built.size:,} values from "
-                f"{self._written_values:,} written ones (an alias bomb?); repeat fewer anchored values",
+                f"{self._written_values:,} written ones (an alias bomb?); this value alone "
+                f"expands to {self._memo[id(node)].size:,}: repeat fewer anchored values",
             )]
-        elif built.chars > MAX_EXPANSION_FACTOR * self._written_chars + MAX_EXPANSION_SLACK_CHARS:
+        elif built.chars > chars_limit:
+            node = self._blowup(root, lambda b: b.chars > chars_limit, lambda b: b.chars)
             self.errors = [Diagnostic(
-                _where(root, self.file),
+                _where(node, self.file),
                 f"YAML aliases expand this document to {built.chars:,} characters of text from "
-                f"{self._written_chars:,} written ones (an alias bomb?); repeat long anchored "
-                "texts less often",
+                f"{self._written_chars:,} written ones (an alias bomb?); this value alone "
+                f"expands to {self._memo[id(node)].chars:,}: repeat long anchored texts less often",
             )]
         return built.value
+
+    def _blowup(self, root: yaml.Node, too_big: Callable[[_Built], bool], key: Callable[[_Built], int]) -> yaml.Node:
+        """Where the expansion crosses the limit: down the largest values from `root`, the
+        last one that is too big on its own (its parts are not). Aliases lead to their anchor."""
+        node, seen = root, {id(root)}
+        while True:
+            children = (
+                node.value if isinstance(node, yaml.SequenceNode)
+                else [v for _, v in node.value] if isinstance(node, yaml.MappingNode)
+                else []
+            )
+            over = [
+                c for c in children
+                if id(c) not in seen and id(c) in self._memo and too_big(self._memo[id(c)])
+            ]
+            if not over:
+                return node
+            node = max(over, key=lambda c: key(self._memo[id(c)]))
+            seen.add(id(node))
 
     def _build(self, node: yaml.Node) -> _Built:
         known = self._memo.get(id(node))
