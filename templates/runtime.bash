@@ -588,12 +588,7 @@ exit "$rc"'
 # plan data (it is forked after it is loaded) and none of the lock, journal or log.
 launcher() {
   trap '' INT HUP TERM
-  [[ -n $LOCK_FD ]] && exec {LOCK_FD}>&-
-  [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
-  [[ -n $LOG_FD ]] && exec {LOG_FD}>&-
-  [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
-  [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
-  LOCK_FD='' JOURNAL_FD='' LOG_FD='' ACK_FD='' SLEEP_FD=''
+  close_run_files
   local n kind gate code b64 ssh_program pid status
   local -a command
   printf 'ready %s\n' "$BASHPID" 1>&"$REPLY_FD"
@@ -712,12 +707,20 @@ execute() {
   pump_sync "$n"
 }
 
-close_private_fds() {
+# close_run_files: let go of the lock, the journal, the log and the run's own pipes (the
+# launcher keeps only what it needs to start steps; a step keeps none of them).
+close_run_files() {
   [[ -n $LOCK_FD ]] && exec {LOCK_FD}>&-
   [[ -n $LOG_FD ]] && exec {LOG_FD}>&-
   [[ -n $JOURNAL_FD ]] && exec {JOURNAL_FD}>&-
   [[ -n $SLEEP_FD ]] && exec {SLEEP_FD}>&-
   [[ -n $ACK_FD ]] && exec {ACK_FD}>&-
+  LOCK_FD='' LOG_FD='' JOURNAL_FD='' SLEEP_FD='' ACK_FD=''
+}
+
+# close_private_fds: everything close_run_files closes, and the launcher's pipes too.
+close_private_fds() {
+  close_run_files
   [[ -n $GO_FD ]] && exec {GO_FD}>&-
   [[ -n $REPLY_FD ]] && exec {REPLY_FD}>&-
   return 0
